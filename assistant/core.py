@@ -1,0 +1,145 @@
+"""Assistant: the Python API every surface (HTTP, web chat, CLI) goes through."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+
+from assistant.answer import Answerer, Turn, retrieval_query
+from assistant.retrieve import Retriever
+from assistant.types import Answer, DocumentInfo, Passage
+from index.errors import InvalidInputError, StoreUnavailableError
+from index.settings import Settings, enforce_offline
+from index.store import STORE_ERRORS, Store, open_store
+
+MAX_QUESTION_CHARS = 2000
+MAX_K = 100
+ROLES = ("user", "assistant")
+
+
+class Assistant:
+    """Retrieves passages and answers questions from one index."""
+
+    def __init__(self, store: Store, embed_model: BaseEmbedding, *, server: bool = False) -> None:
+        self.store = store
+        self.server = server
+        self.embed_model = embed_model
+        self.retriever = Retriever(store, embed_model)
+        self.answerer = Answerer(embed_model)
+
+    @classmethod
+    def load(cls, settings: Settings | None = None) -> Assistant:
+        """Open the index named by the settings (environment by default) and load the model."""
+        enforce_offline()
+        from index.embed import english_model
+
+        settings = settings or Settings()
+        store = open_store(
+            settings.data_dir, settings.collection, settings.chroma_url, create=False
+        )
+        return cls(store, english_model(), server=bool(settings.chroma_url))
+
+    def retrieve(
+        self, query: str, k: int = 5, history: Sequence[Turn | dict[str, Any]] = ()
+    ) -> list[Passage]:
+        """The k passages that best match the query (read in the light of `history`), best first."""
+        query = _text(query, "query")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise InvalidInputError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
+        return self.retriever.retrieve(retrieval_query(query, [_turn(t) for t in history]), k)
+
+    def ask(self, question: str, history: Sequence[Turn | dict[str, Any]] = ()) -> Answer:
+        """An extractive, cited answer; `answered` is False when the material does not cover it."""
+        question = _text(question, "question")
+        query = retrieval_query(question, [_turn(turn) for turn in history])
+        passages = self.retriever.retrieve(query, 5)
+        return self.answerer.answer(question, passages, self.covered(), query)
+
+    def documents(self) -> list[DocumentInfo]:
+        """Every document in the index, by title."""
+        try:
+            records = self.store.manifest().values()
+        except STORE_ERRORS as error:
+            raise StoreUnavailableError(f"the vector store did not answer: {error}") from error
+        infos = [
+            DocumentInfo(
+                id=r.id,
+                title=r.title,
+                publisher=r.publisher or None,
+                published=r.published or None,
+                url=r.url or None,
+                path=r.path or None,
+                chunks=r.chunks,
+            )
+            for r in records
+        ]
+        return sorted(infos, key=lambda d: (d.title.lower(), d.id))
+
+    def covered(self) -> list[str]:
+        """One line per document, for telling people what the material covers."""
+        return [
+            f"“{d.title}” ({', '.join(x for x in (d.publisher, d.published) if x)})"
+            for d in self.documents()[:5]
+        ]
+
+    def health(self) -> dict[str, Any]:
+        """Counts and settings of the index; raises StoreUnavailableError when unreachable."""
+        try:
+            documents, chunks = self.store.count()
+            pipeline = self.store.settings()
+        except STORE_ERRORS as error:
+            raise StoreUnavailableError(f"the vector store did not answer: {error}") from error
+        return {
+            "status": "ok" if chunks else "empty",
+            "documents": documents,
+            "chunks": chunks,
+            "model": pipeline.get("embed_model"),
+            "store": "server" if self.server else "embedded",
+        }
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{name} must be text")
+    value = value.strip()
+    if not value:
+        raise InvalidInputError(f"{name} must not be empty")
+    if len(value) > MAX_QUESTION_CHARS:
+        raise InvalidInputError(f"{name} is too long: at most {MAX_QUESTION_CHARS} characters")
+    return value
+
+
+def _turn(turn: Turn | dict[str, Any]) -> Turn:
+    if isinstance(turn, Turn):
+        return turn
+    if not isinstance(turn, dict) or turn.get("role") not in ROLES:
+        raise InvalidInputError("each history turn needs a role of 'user' or 'assistant'")
+    content = turn.get("content")
+    if not isinstance(content, str):
+        raise InvalidInputError("each history turn needs text content")
+    return Turn(role=str(turn["role"]), content=content)
+
+
+class AssistantProvider:
+    """Opens the assistant on first use and again after a failure, so a server can start before
+    the index exists and pick it up once `python -m index build` has run."""
+
+    def __init__(
+        self, settings: Settings | None = None, assistant: Assistant | None = None
+    ) -> None:
+        self.settings = settings or Settings()
+        self._assistant = assistant
+        self._lock = threading.Lock()
+
+    def get(self) -> Assistant:
+        """The assistant; raises IndexMissingError or StoreUnavailableError while there is none."""
+        assistant = self._assistant
+        if assistant is None:
+            with self._lock:
+                if self._assistant is None:
+                    self._assistant = Assistant.load(self.settings)
+                assistant = self._assistant
+        return assistant

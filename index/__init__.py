@@ -1,0 +1,1 @@
+"""Source texts -> Chroma: load, chunk, embed, store, build. Never imports `assistant`."""

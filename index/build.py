@@ -1,0 +1,270 @@
+"""Build: load -> chunk -> embed -> store, incrementally by content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.schema import Document, TextNode
+
+from index.chunk import (
+    CHUNKER_VERSION,
+    DEFAULT_CHUNK_CHARS,
+    DEFAULT_MAX_CHARS,
+    ranking_text,
+    split_documents,
+)
+from index.embed import english_model, english_model_id
+from index.errors import IndexMismatchError, SourceFileError
+from index.load import METADATA_KEYS, load_documents
+from index.store import DocumentRecord, Store
+
+# Documents are written in groups: one embedding batch, one Chroma write, one manifest write.
+PASSAGES_PER_WRITE = 512
+
+
+@dataclass
+class BuildReport:
+    """What a build did: documents added, updated, unchanged, removed, and the files that failed."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    failed: list[SourceFileError] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    documents: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": len(self.added),
+            "updated": len(self.updated),
+            "unchanged": self.unchanged,
+            "removed": len(self.removed),
+            "failed": [{"path": f.path, "line": f.line, "reason": f.reason} for f in self.failed],
+            "chunks_added": self.chunks_added,
+            "chunks_removed": self.chunks_removed,
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 2),
+        }
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, {self.unchanged} unchanged, "
+            f"{len(self.removed)} removed, {len(self.failed)} failed; "
+            f"{self.chunks_added} passages written, {self.chunks_removed} removed; "
+            f"index now {self.documents} documents, {self.chunks} passages ({self.seconds:.1f} s)"
+        )
+
+
+def pipeline_settings(chunk_chars: int, max_chars: int, model_id: str) -> dict[str, Any]:
+    """Everything that shapes the stored passages; part of every document's content hash."""
+    return {
+        "embed_model": model_id,
+        "chunker": CHUNKER_VERSION,
+        "chunk_chars": chunk_chars,
+        "max_chars": max_chars,
+    }
+
+
+def content_hash(document: Document, pipeline: dict[str, Any]) -> str:
+    """Hash of a document's text, its metadata and the pipeline: equal hash, nothing to do."""
+    payload = {
+        "pipeline": pipeline,
+        "text": document.text,
+        "metadata": {key: document.metadata.get(key, "") for key in (*METADATA_KEYS, "path")},
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def build(
+    paths: Sequence[Path],
+    store: Store,
+    *,
+    embed_model: BaseEmbedding | None = None,
+    model_id: str | None = None,
+    chunk_chars: int = DEFAULT_CHUNK_CHARS,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    progress: bool = False,
+) -> BuildReport:
+    """Bring the index in line with the files under `paths`: add, replace, remove, skip unchanged.
+
+    Documents that disappeared from these paths are removed; documents from other paths, and
+    documents whose file failed to load, are left as they are.
+    """
+    started = time.perf_counter()
+    pipeline = pipeline_settings(chunk_chars, max_chars, model_id or english_model_id())
+    stored = store.settings()
+    if stored.get("embed_model") not in (None, pipeline["embed_model"]):
+        raise IndexMismatchError(
+            f"the index was built with {stored['embed_model']}, not {pipeline['embed_model']}:"
+            " run `python -m index build --rebuild`"
+        )
+    report = BuildReport()
+    loaded = load_documents(paths)
+    report.failed.extend(loaded.failures)
+    documents = _unique(loaded.documents, report)
+    manifest = store.manifest()
+
+    hashes = {doc.id_: content_hash(doc, pipeline) for doc in documents}
+    changed = [doc for doc in documents if _stored_hash(manifest, doc.id_) != hashes[doc.id_]]
+    report.unchanged = len(documents) - len(changed)
+    failed_paths = {failure.path for failure in report.failed}
+    seen = {doc.id_ for doc in documents}
+    gone = [
+        record
+        for doc_id, record in manifest.items()
+        if doc_id not in seen
+        and record.root in loaded.roots
+        and record.path not in failed_paths
+        and record.root not in failed_paths
+    ]
+
+    store.set_settings(pipeline)
+    _write(store, changed, hashes, manifest, report, embed_model, chunk_chars, max_chars, progress)
+    if gone:
+        store.delete_chunks(record.id for record in gone)
+        store.delete_documents(record.id for record in gone)
+        report.removed = [record.id for record in gone]
+        report.chunks_removed += sum(record.chunks for record in gone)
+    report.documents, report.chunks = store.count()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _stored_hash(manifest: dict[str, DocumentRecord], doc_id: str) -> str | None:
+    record = manifest.get(doc_id)
+    return record.hash if record else None
+
+
+def _unique(documents: list[Document], report: BuildReport) -> list[Document]:
+    """Drop documents whose id was already seen in this build, reporting them."""
+    unique: dict[str, Document] = {}
+    for doc in documents:
+        if doc.id_ in unique:
+            first = unique[doc.id_].metadata["path"]
+            report.failed.append(
+                SourceFileError(
+                    doc.metadata["path"], f"duplicate document id {doc.id_!r} (first in {first})"
+                )
+            )
+        else:
+            unique[doc.id_] = doc
+    return list(unique.values())
+
+
+def _write(
+    store: Store,
+    changed: list[Document],
+    hashes: dict[str, str],
+    manifest: dict[str, DocumentRecord],
+    report: BuildReport,
+    embed_model: BaseEmbedding | None,
+    chunk_chars: int,
+    max_chars: int,
+    progress: bool,
+) -> None:
+    """Chunk, embed and store changed documents in groups; each group is written add-then-swap."""
+    if not changed:
+        return
+    model = embed_model or english_model()
+    groups: list[tuple[list[Document], list[TextNode]]] = [([], [])]
+    for doc in changed:
+        nodes = split_documents([doc], chunk_chars, max_chars)
+        for node in nodes:
+            node.metadata["doc_hash"] = hashes[doc.id_]
+            node.id_ = f"{doc.id_}#{node.metadata['chunk']}@{hashes[doc.id_][:12]}"
+        docs, group_nodes = groups[-1]
+        if group_nodes and len(group_nodes) + len(nodes) > PASSAGES_PER_WRITE:
+            groups.append(([], []))
+            docs, group_nodes = groups[-1]
+        docs.append(doc)
+        group_nodes.extend(nodes)
+    total = sum(len(nodes) for _, nodes in groups)
+    bar = _progress_bar(total, len(changed), progress)
+    try:
+        for docs, nodes in groups:
+            _write_group(store, docs, nodes, hashes, manifest, model, report)
+            bar.update(len(nodes))
+            bar.set_postfix(documents=f"{len(report.added) + len(report.updated)}/{len(changed)}")
+    finally:
+        bar.close()
+
+
+def _write_group(
+    store: Store,
+    docs: list[Document],
+    nodes: list[TextNode],
+    hashes: dict[str, str],
+    manifest: dict[str, DocumentRecord],
+    model: BaseEmbedding,
+    report: BuildReport,
+) -> None:
+    # Chroma ignores re-added ids, so leftovers of an interrupted build are cleared first.
+    updated = {doc.id_: hashes[doc.id_] for doc in docs if doc.id_ in manifest}
+    store.delete_chunks(doc.id_ for doc in docs if doc.id_ not in manifest)
+    store.delete_chunks_by_hash(updated, keep=False)
+    embeddings = model.get_text_embedding_batch([ranking_text(node) for node in nodes])
+    for node, embedding in zip(nodes, embeddings, strict=True):
+        node.embedding = embedding
+    # New passages go in before the old ones go out, so readers always find the document.
+    store.add_nodes(nodes)
+    store.delete_chunks_by_hash(updated, keep=True)
+    counts: dict[str, int] = {}
+    for node in nodes:
+        counts[node.metadata["doc_id"]] = counts.get(node.metadata["doc_id"], 0) + 1
+    records = [_record(doc, hashes[doc.id_], counts.get(doc.id_, 0)) for doc in docs]
+    # The manifest entry is written last: until then the next build sees the document as changed.
+    store.put_documents(records, [doc.text for doc in docs])
+    for doc in docs:
+        old = manifest.get(doc.id_)
+        (report.updated if old else report.added).append(doc.id_)
+        report.chunks_removed += old.chunks if old else 0
+    report.chunks_added += len(nodes)
+
+
+def _record(doc: Document, digest: str, chunks: int) -> DocumentRecord:
+    meta = doc.metadata
+    return DocumentRecord(
+        id=doc.id_,
+        **{key: str(meta.get(key, "") or "") for key in METADATA_KEYS},
+        path=str(meta.get("path", "")),
+        root=str(meta.get("root", "")),
+        hash=digest,
+        chunks=chunks,
+    )
+
+
+class _NoBar:
+    def update(self, n: int) -> None: ...
+    def set_postfix(self, **kwargs: str) -> None: ...
+    def close(self) -> None: ...
+
+
+def _progress_bar(total: int, documents: int, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        unit="passage",
+        desc=f"Embedding {documents} documents",
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )

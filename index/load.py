@@ -1,0 +1,230 @@
+"""Load: source files (txt, md, html, pdf, jsonl) plus sources.json metadata -> Documents."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.schema import Document
+
+from index.errors import SourceFileError
+from index.settings import PROJECT_ROOT
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl")
+SOURCES_FILE = "sources.json"
+METADATA_KEYS = ("title", "publisher", "author", "published", "url", "language")
+MAX_TITLE_CHARS = 200
+
+
+@dataclass
+class LoadResult:
+    """What loading a set of paths produced: documents, and the files that failed with why."""
+
+    documents: list[Document] = field(default_factory=list)
+    failures: list[SourceFileError] = field(default_factory=list)
+    roots: list[str] = field(default_factory=list)
+
+
+def display_path(path: Path) -> str:
+    """A path as shown to people: relative to the project when inside it."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+def load_documents(paths: Iterable[Path]) -> LoadResult:
+    """Every supported file under the given folders or files; bad files are reported, not fatal."""
+    result = LoadResult()
+    for root in paths:
+        root = Path(root)
+        result.roots.append(display_path(root))
+        if not root.exists():
+            result.failures.append(SourceFileError(display_path(root), "no such file or folder"))
+            continue
+        base = root if root.is_dir() else root.parent
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        catalogs: dict[Path, dict[str, dict[str, Any]]] = {}
+        for file in files:
+            rel = file.relative_to(base)
+            if file.name == SOURCES_FILE or any(part.startswith(".") for part in rel.parts):
+                continue
+            try:
+                catalog = _catalog(file.parent, catalogs)
+                documents, failures = _load_file(file, rel, catalog.get(file.name, {}))
+            except SourceFileError as error:
+                result.failures.append(error)
+                continue
+            for document in documents:
+                document.metadata["root"] = result.roots[-1]
+            result.documents.extend(documents)
+            result.failures.extend(failures)
+    return result
+
+
+def _catalog(
+    folder: Path, cache: dict[Path, dict[str, dict[str, Any]]]
+) -> dict[str, dict[str, Any]]:
+    """The sources.json entries of a folder, keyed by file name (empty when there is none)."""
+    if folder not in cache:
+        cache[folder] = {}
+        path = folder / SOURCES_FILE
+        if path.is_file():
+            try:
+                entries = json.loads(path.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as error:
+                raise SourceFileError(display_path(path), f"not valid JSON ({error})") from None
+            if not isinstance(entries, list):
+                raise SourceFileError(display_path(path), "must be a JSON list of objects")
+            cache[folder] = {
+                str(entry["file"]): entry
+                for entry in entries
+                if isinstance(entry, dict) and entry.get("file")
+            }
+    return cache[folder]
+
+
+def _load_file(
+    file: Path, rel: Path, entry: dict[str, Any]
+) -> tuple[list[Document], list[SourceFileError]]:
+    """One file's documents, and its bad records (JSONL only); raises when the whole file is bad."""
+    shown = display_path(file)
+    suffix = file.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise SourceFileError(
+            shown,
+            f"unsupported file type '{suffix or file.name}' (supported: txt, md, html, pdf, jsonl)",
+        )
+    if suffix == ".jsonl":
+        return _load_jsonl(file, shown)
+    if suffix == ".pdf":
+        text, title = _read_pdf(file, shown), None
+    elif suffix in (".html", ".htm"):
+        text, title = _read_html(_read_text(file, shown))
+    else:
+        text = _read_text(file, shown)
+        title = _markdown_title(text) if suffix in (".md", ".markdown") else None
+    if not text.strip():
+        raise SourceFileError(shown, "no text in the file (empty or whitespace only)")
+    metadata = {key: entry.get(key) for key in METADATA_KEYS}
+    metadata["title"] = metadata["title"] or title or _first_line_title(text) or file.stem
+    metadata["path"] = shown
+    return [_document(rel.as_posix(), text, metadata)], []
+
+
+def _document(doc_id: str, text: str, metadata: dict[str, Any]) -> Document:
+    clean = {key: ("" if value is None else str(value)) for key, value in metadata.items()}
+    return Document(id_=doc_id, text=text, metadata=clean)
+
+
+def _read_text(file: Path, shown: str) -> str:
+    try:
+        raw = file.read_bytes()
+    except OSError as error:
+        raise SourceFileError(shown, f"cannot be read ({error.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise SourceFileError(
+            shown, f"not UTF-8 text (bad byte at position {error.start}); save it as UTF-8"
+        ) from None
+    if "\x00" in text:
+        raise SourceFileError(shown, "contains NUL bytes: looks like a binary file, not text")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _read_pdf(file: Path, shown: str) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(file)
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (PyPdfError, OSError, ValueError, KeyError, TypeError) as error:
+        raise SourceFileError(
+            shown, f"not a readable PDF ({type(error).__name__}: {error})"
+        ) from None
+    text = "\n\n".join(page.strip() for page in pages if page.strip())
+    if not text:
+        raise SourceFileError(shown, "the PDF has no extractable text (scanned images need OCR)")
+    return text
+
+
+_HTML_BLOCKS = ("p", "li", "div", "section", "article", "tr", "blockquote", "pre", "br", "dd", "dt")
+
+
+def _read_html(markup: str) -> tuple[str, str | None]:
+    """Visible text of an HTML page, headings marked with '#' so the chunker can see them."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(markup, "html.parser")
+    title_tag = soup.find("title")
+    title = title_tag.get_text(" ", strip=True) if title_tag else None
+    for tag in soup(["script", "style", "noscript", "template", "head", "svg"]):
+        tag.decompose()
+    for level in range(1, 7):
+        for heading in soup.find_all(f"h{level}"):
+            heading.insert_before("\n\n" + "#" * level + " ")
+            heading.insert_after("\n\n")
+    for tag in soup.find_all("li"):
+        tag.insert_before("\n• ")
+    for tag in soup.find_all(_HTML_BLOCKS):
+        tag.insert_after("\n\n")
+    text = soup.get_text()
+    lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in text.split("\n")]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return text, title or _markdown_title(text)
+
+
+def _markdown_title(text: str) -> str | None:
+    match = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
+    return match.group(1).strip() if match else None
+
+
+def _first_line_title(text: str) -> str | None:
+    first = text.strip().split("\n", 1)[0].strip().lstrip("#").strip()
+    return first if 0 < len(first) <= MAX_TITLE_CHARS else None
+
+
+def _load_jsonl(file: Path, shown: str) -> tuple[list[Document], list[SourceFileError]]:
+    documents: list[Document] = []
+    failures: list[SourceFileError] = []
+    for number, line in enumerate(_read_text(file, shown).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            failures.append(SourceFileError(shown, f"not valid JSON ({error.msg})", number))
+            continue
+        try:
+            documents.append(_jsonl_document(record, shown))
+        except SourceFileError as error:
+            failures.append(SourceFileError(shown, error.reason, number))
+    if not documents and not failures:
+        raise SourceFileError(shown, "no records in the file (empty)")
+    return documents, failures
+
+
+def _jsonl_document(record: Any, shown: str) -> Document:
+    if not isinstance(record, dict):
+        raise SourceFileError(shown, "a record must be a JSON object")
+    doc_id = record.get("_id", record.get("id"))
+    body = record.get("text")
+    if doc_id is None or str(doc_id).strip() == "":
+        raise SourceFileError(shown, "record has no '_id'")
+    if not isinstance(body, str) or not body.strip():
+        raise SourceFileError(shown, f"record {doc_id!r} has no 'text'")
+    extra = record["metadata"] if isinstance(record.get("metadata"), dict) else {}
+    title = str(record.get("title") or "").strip()
+    # The title is part of the document text: it is what BEIR-style retrieval ranks on too.
+    text = f"{title}\n\n{body}" if title else body
+    metadata = {key: record.get(key, extra.get(key)) for key in METADATA_KEYS}
+    metadata["title"] = title or _first_line_title(body) or str(doc_id)
+    metadata["path"] = shown
+    return _document(str(doc_id), text, metadata)

@@ -1,0 +1,64 @@
+"""Settings: the one place that reads the environment (ASSISTANT_* variables)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Nothing may leave the machine: no model-hub lookups, no Gradio analytics, no Chroma telemetry.
+OFFLINE_ENVIRONMENT = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "ANONYMIZED_TELEMETRY": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def enforce_offline() -> None:
+    """Set the variables that keep every library offline (called before heavy imports)."""
+    os.environ.update(OFFLINE_ENVIRONMENT)
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field maps to an ASSISTANT_<NAME> environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", extra="ignore")
+
+    knowledge_dir: Path = Field(
+        default=PROJECT_ROOT / "knowledge", description="Folder of source texts."
+    )
+    data_dir: Path = Field(
+        default=PROJECT_ROOT / ".data", description="Where the embedded Chroma store lives."
+    )
+    collection: str = Field(default="knowledge", description="Chroma collection name.")
+    chroma_url: str | None = Field(
+        default=None,
+        description="Use a Chroma server (`chroma run`) instead of the embedded store.",
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="Require `Authorization: Bearer <key>` on /api/*."
+    )
+
+    @field_validator("chroma_url", "api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("collection")
+    @classmethod
+    def _valid_collection(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]", value):
+            raise ValueError(
+                "ASSISTANT_COLLECTION must be 3-512 characters of letters, digits, '.', '_' or '-',"
+                " starting and ending with a letter or digit"
+            )
+        return value

@@ -1,0 +1,137 @@
+"""Web chat: the page, the answer with its sources, gradio_client, and a real uvicorn server."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from app import create_app
+from assistant import Assistant
+from assistant.core import AssistantProvider
+from assistant.ui import create_ui, sources_html
+from index.settings import PROJECT_ROOT, Settings
+
+
+def test_sources_show_title_publisher_date_and_passage(assistant: Assistant) -> None:
+    answer = assistant.ask("When did ICE start its own gang database?")
+    page = sources_html(answer)
+    assert "[1]" in page and "Untangling the Immigration Enforcement Web" in page
+    assert "National Immigration Law Center (NILC)" in page and "2017-09-22" in page
+    assert "gang database in 2010" in page
+
+
+def test_sources_escape_html(assistant: Assistant) -> None:
+    from dataclasses import replace
+
+    answer = assistant.ask("When did ICE start its own gang database?")
+    citation = answer.citations[0]
+    hostile = replace(citation.passage, text="<script>alert(1)</script>")
+    page = sources_html(replace(answer, citations=(replace(citation, passage=hostile),)))
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_page_is_served_at_root_and_api_beside_it(
+    assistant: Assistant, index_settings: Settings
+) -> None:
+    app = create_app(AssistantProvider(index_settings, assistant))
+    with TestClient(app) as client:
+        page = client.get("/")
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        assert client.get("/api/health").json()["status"] == "ok"
+
+
+def test_questions_are_not_logged(
+    assistant: Assistant, index_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "Does my neighbour Rosalinda Quintanilla have a record with ICE?"
+    caplog.set_level(logging.DEBUG)
+    app = create_app(AssistantProvider(index_settings, assistant))
+    with TestClient(app) as client:
+        client.post("/api/ask", json={"question": secret})
+        client.post("/api/retrieve", json={"query": secret})
+    assert "Quintanilla" not in caplog.text
+
+
+def test_blocks_expose_ask_for_gradio_client(
+    assistant: Assistant, index_settings: Settings
+) -> None:
+    blocks = create_ui(AssistantProvider(index_settings, assistant))
+    assert "/ask" in blocks.get_api_info()["named_endpoints"]
+
+
+# -- one real server -------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(
+    index_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    env["ASSISTANT_DATA_DIR"] = str(index_settings.data_dir)
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "app.py", "--port", str(port)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "server did not become healthy"
+            time.sleep(0.5)
+        yield url, log
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_live_server_answers_over_http(server: tuple[str, Path]) -> None:
+    url, _ = server
+    response = httpx.post(
+        f"{url}/api/ask", json={"question": "When did ICE start its own gang database?"}, timeout=60
+    )
+    assert response.status_code == 200 and "2010" in response.json()["answer"]
+    assert "<html" in httpx.get(url, timeout=30).text.lower()
+
+
+def test_gradio_client_can_chat(server: tuple[str, Path]) -> None:
+    from gradio_client import Client
+
+    url, log = server
+    client = Client(url, verbose=False)
+    messages, sources, box = client.predict(
+        "When did ICE start its own gang database? (Zephyrine asks)", [], api_name="/ask"
+    )
+    reply = messages[-1]
+    text = reply["content"] if isinstance(reply["content"], str) else reply["content"][0]["text"]
+    assert "2010" in text and "[1]" in text
+    assert "National Immigration Law Center" in sources
+    assert box == ""
+    assert "Zephyrine" not in log.read_text()
