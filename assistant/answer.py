@@ -1,4 +1,18 @@
-"""Answer: a question -> an extractive answer of quoted sentences, each with its citation."""
+"""Answer: a question -> the few sentences that answer it, quoted, each followed by `[n]`.
+
+The sentences come scored from assistant/evidence.py. The best one is quoted first; others follow
+when they score nearly as well and say something new (multi-part questions may take up to four,
+from several passages). The answer is refused ("not covered") when:
+  - the question is not about the material (an instruction to the system, small talk),
+  - it asks for a kind of fact (a year, an amount, a count, a phone number) that none of the
+    most relevant sentences states, or
+  - the confidence that the best sentence answers is below the threshold for its language. For
+    English, confidence = MiniLM cosine + 0.6 * term coverage + 3 * (e5 relevance - 0.8): two
+    models and the words themselves must agree. For Spanish, the sentence score (which already
+    reads the question with e5) plus the e5 relevance.
+Refusing questions that name something the material never mentions was tried and dropped: people
+mention their own names and towns in questions the material does answer.
+"""
 
 from __future__ import annotations
 
@@ -6,119 +20,173 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-from llama_index.core.base.embeddings.base import BaseEmbedding
-
+from assistant.answer_types import supplies
+from assistant.evidence import Evidence, Sentence
+from assistant.lexical import LexicalIndex, tokens
+from assistant.query import Query
 from assistant.types import Answer, Citation, Passage
 
-# The publisher's own reference markers ("[1] [2]") must never read as our citations.
-_SOURCE_MARKERS = re.compile(r"\s*(?:\[\d{1,3}\]\s*)+(?=[.,;:!?]|$)|(?:\[\d{1,3}\]\s*)+")
+_MULTI = re.compile(
+    r"\b(all|every|ways|kinds|types|which (different|other)|what (other|else)|list|both|"
+    r"besides|todas|todos|maneras|formas|tipos|cuáles)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
-class Turn:
-    """One earlier message of the conversation."""
+class Settings:
+    """The answerer's calibration (bench/README.md says how it was tuned)."""
 
-    role: str
-    content: str
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A sentence of a retrieved passage, scored against the question."""
-
-    text: str
-    passage: Passage
-    score: float
-    embedding: np.ndarray
-
-
-def clean_sentence(text: str) -> str:
-    """A quoted sentence without the source's reference markers, on one line."""
-    text = _SOURCE_MARKERS.sub("", text)
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def retrieval_query(question: str, history: Sequence[Turn]) -> str:
-    """The text to retrieve with: the question, preceded by the last question asked before it."""
-    previous = [turn.content for turn in history if turn.role == "user" and turn.content.strip()]
-    return f"{previous[-1]}\n{question}" if previous else question
+    passages: int = 6  # sentences are drawn from this many top passages
+    min_confidence: float = 0.80  # English confidence needed to answer
+    min_confidence_spanish: float = 2.51  # Spanish confidence needed to answer
+    type_ratio: float = 0.8  # a sentence stating the asked-for kind of fact must score this share
+    relevance_sentences: int = 8  # how many top sentences e5 relevance looks at
+    keep_ratio: float = 0.8  # further sentences must score this share of the best
+    max_sentences: int = 2
+    max_sentences_multi: int = 4
+    duplicate_overlap: float = 0.6  # token overlap above which a sentence repeats another
 
 
 class Answerer:
-    """Chooses the sentences that answer a question from the retrieved passages."""
+    """Chooses the sentences that answer a question, or says the material does not cover it."""
 
-    def __init__(
-        self,
-        embed_model: BaseEmbedding,
-        *,
-        min_score: float = 0.3,
-        margin: float = 0.1,
-        max_sentences: int = 3,
-        duplicate_similarity: float = 0.9,
-    ) -> None:
-        self.embed_model = embed_model
-        self.min_score = min_score
-        self.margin = margin
-        self.max_sentences = max_sentences
-        self.duplicate_similarity = duplicate_similarity
+    def __init__(self, evidence: Evidence, settings: Settings | None = None) -> None:
+        self.evidence = evidence
+        self.settings = settings or Settings()
 
     def answer(
-        self, question: str, passages: Sequence[Passage], covered: Sequence[str], query: str
+        self,
+        query: Query,
+        passages: Sequence[Passage],
+        sentences: Sequence[Sentence],
+        lexical: LexicalIndex,
+        covered: Sequence[str],
     ) -> Answer:
-        """An answer quoting the best sentences of `passages`, or a plain "not covered"."""
-        candidates = self._candidates(query, passages)
-        chosen = self._choose(candidates)
+        """An answer quoting the best sentences among the top passages, or "not covered"."""
+        top = passages[: self.settings.passages]
+        ids = {p.id for p in top}
+        chosen = self.choose(query, [s for s in sentences if s.passage.id in ids], lexical)
+        unanswered: list[str] = []
+        if chosen and query.parts:
+            unanswered = self._add_parts(query, top, lexical, chosen)
         if not chosen:
-            return Answer(question=question, answer=not_covered(covered), answered=False)
+            return Answer(query.question, not_covered(covered, query.language), False)
         numbers: dict[str, int] = {}
         citations: list[Citation] = []
         parts: list[str] = []
-        for candidate in chosen:
-            passage = candidate.passage
+        for sentence in chosen:
+            passage = sentence.passage
             if passage.id not in numbers:
                 numbers[passage.id] = len(numbers) + 1
                 citations.append(Citation(numbers[passage.id], passage))
-            parts.append(f"{candidate.text} [{numbers[passage.id]}]")
-        return Answer(question, " ".join(parts), True, tuple(citations))
+            parts.append(f"{sentence.quote} [{numbers[passage.id]}]")
+        # Notes stand on lines of their own, in parentheses, so they never read as quotes.
+        text = " ".join(parts)
+        if unanswered:
+            text += "\n" + part_not_covered(unanswered, query.language)
+        if query.language == "es":
+            text = f"{SOURCES_IN_ENGLISH}\n{text}"
+        return Answer(query.question, text, True, tuple(citations))
 
-    def _candidates(self, query: str, passages: Sequence[Passage]) -> list[Candidate]:
-        sentences: list[tuple[str, Passage]] = []
-        for passage in passages:
-            for start, end in passage.sentences or ((0, len(passage.text)),):
-                text = clean_sentence(passage.text[start:end])
-                # Questions in the material are not statements an answer can quote.
-                if len(text) >= 12 and not text.endswith("?"):
-                    sentences.append((text, passage))
-        if not sentences:
+    def choose(
+        self, query: Query, sentences: Sequence[Sentence], lexical: LexicalIndex
+    ) -> list[Sentence]:
+        """The sentences to quote, best first; empty when the material does not answer."""
+        settings = self.settings
+        if query.directive or not sentences:
             return []
-        question = np.asarray(self.embed_model.get_query_embedding(query))
-        vectors = np.asarray(self.embed_model.get_text_embedding_batch([s for s, _ in sentences]))
-        scores = vectors @ question
-        return [
-            Candidate(text, passage, float(score), vector)
-            for (text, passage), score, vector in zip(sentences, scores, vectors, strict=True)
-        ]
-
-    def _choose(self, candidates: list[Candidate]) -> list[Candidate]:
-        ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
-        if not ranked or ranked[0].score < self.min_score:
+        usable = [s for s in sentences if supplies(query.expects, s.text)]
+        if not usable or usable[0].score < sentences[0].score * settings.type_ratio:
             return []
-        floor = max(self.min_score, ranked[0].score - self.margin)
-        chosen: list[Candidate] = []
-        for candidate in ranked:
-            if candidate.score < floor or len(chosen) == self.max_sentences:
+        best = usable[0]
+        if self.confidence(query, best, sentences) < self.threshold(query):
+            return []
+        multi = bool(_MULTI.search(query.question))
+        limit = settings.max_sentences_multi if multi else settings.max_sentences
+        chosen = [best]
+        for sentence in sentences:
+            if len(chosen) >= limit or sentence.score < best.score * settings.keep_ratio:
                 break
-            if all(
-                float(candidate.embedding @ other.embedding) < self.duplicate_similarity
-                for other in chosen
-            ):
-                chosen.append(candidate)
+            if sentence is not best and not _repeats(sentence, chosen, settings.duplicate_overlap):
+                chosen.append(sentence)
         return chosen
 
+    def _add_parts(
+        self,
+        query: Query,
+        passages: Sequence[Passage],
+        lexical: LexicalIndex,
+        chosen: list[Sentence],
+    ) -> list[str]:
+        """Several questions in one ("Who wrote it, and when?"): the whole question decided that
+        the material answers; each part may add its own best sentence. A part that asks for a
+        kind of fact no candidate states is returned, to be named as not answered."""
+        settings = self.settings
+        unanswered = []
+        order = {passage.id: rank for rank, passage in enumerate(passages)}
+        for part in query.parts:
+            ranked = self.evidence.sentences(part, passages, lexical)
+            if part.expects:
+                # A dateline or byline says little by itself: its passage's rank is its relevance.
+                stating = [s for s in ranked if supplies(part.expects, s.quote)]
+                if not stating:
+                    unanswered.append(part.question)
+                    continue
+                best = min(stating, key=lambda s: order[s.passage.id])
+            elif ranked and self.confidence(part, ranked[0], ranked) >= self.threshold(part):
+                best = ranked[0]
+            else:
+                continue
+            if len(chosen) < settings.max_sentences_multi and not _repeats(
+                best, chosen, settings.duplicate_overlap
+            ):
+                chosen.append(best)
+        return unanswered
 
-def not_covered(covered: Sequence[str]) -> str:
+    def threshold(self, query: Query) -> float:
+        settings = self.settings
+        return (
+            settings.min_confidence_spanish if query.language == "es" else settings.min_confidence
+        )
+
+    def confidence(self, query: Query, best: Sentence, sentences: Sequence[Sentence]) -> float:
+        """How sure the material answers: see the module docstring."""
+        relevance = self.evidence.relevance(query, sentences[: self.settings.relevance_sentences])
+        if query.language == "es":
+            return best.score + relevance
+        return best.english + 0.6 * best.coverage + 3.0 * (relevance - 0.8)
+
+
+def _repeats(sentence: Sentence, chosen: Sequence[Sentence], limit: float) -> bool:
+    words = set(tokens(sentence.quote))
+    for other in chosen:
+        if sentence.text in (other.text, other.previous) or other.text == sentence.previous:
+            return True
+        theirs = set(tokens(other.quote))
+        if words and theirs and len(words & theirs) / min(len(words), len(theirs)) > limit:
+            return True
+    return False
+
+
+SOURCES_IN_ENGLISH = "(Las fuentes están en inglés; estas son sus palabras.)"
+
+
+def part_not_covered(parts: Sequence[str], language: str) -> str:
+    """The note that says which parts of a question the material does not answer."""
+    listed = "; ".join(f"“{part}”" for part in parts)
+    if language == "es":
+        return f"(El material no responde a: {listed}.)"
+    return f"(The material does not answer: {listed}.)"
+
+
+def not_covered(covered: Sequence[str], language: str = "en") -> str:
     """The plain statement that the material does not answer, and what it does cover."""
+    if language == "es":
+        text = "El material del que respondo no trata esta pregunta, así que no puedo responderla."
+        if covered:
+            text += " Trata de: " + "; ".join(covered) + " (en inglés)."
+        return text
     text = "The material I answer from does not cover this question, so I cannot answer it."
     if covered:
         text += " It covers: " + "; ".join(covered) + "."

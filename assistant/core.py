@@ -8,8 +8,10 @@ from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from assistant.answer import Answerer, Turn, retrieval_query
-from assistant.retrieve import Retriever
+from assistant.answer import Answerer
+from assistant.evidence import Evidence
+from assistant.query import Turn, analyse
+from assistant.retrieve import HybridRetriever
 from assistant.types import Answer, DocumentInfo, Passage
 from index.errors import InvalidInputError, StoreUnavailableError
 from index.settings import Settings, enforce_offline
@@ -23,40 +25,56 @@ ROLES = ("user", "assistant")
 class Assistant:
     """Retrieves passages and answers questions from one index."""
 
-    def __init__(self, store: Store, embed_model: BaseEmbedding, *, server: bool = False) -> None:
+    def __init__(
+        self,
+        store: Store,
+        english: BaseEmbedding,
+        multilingual: BaseEmbedding,
+        spanish: BaseEmbedding,
+        *,
+        server: bool = False,
+    ) -> None:
         self.store = store
         self.server = server
-        self.embed_model = embed_model
-        self.retriever = Retriever(store, embed_model)
-        self.answerer = Answerer(embed_model)
+        evidence = Evidence(english, spanish)
+        self.retriever = HybridRetriever(store, english, multilingual, evidence)
+        self.answerer = Answerer(evidence)
 
     @classmethod
     def load(cls, settings: Settings | None = None) -> Assistant:
-        """Open the index named by the settings (environment by default) and load the model."""
+        """Open the index named by the settings (environment by default) and load the models."""
         enforce_offline()
-        from index.embed import english_model
+        from index.embed import e5_model, english_model, multilingual_model
 
         settings = settings or Settings()
         store = open_store(
             settings.data_dir, settings.collection, settings.chroma_url, create=False
         )
-        return cls(store, english_model(), server=bool(settings.chroma_url))
+        assistant = cls(
+            store,
+            english_model(),
+            multilingual_model(),
+            e5_model(),
+            server=bool(settings.chroma_url),
+        )
+        assistant.retriever.lexical()  # build the BM25 index now, not on the first question
+        return assistant
 
     def retrieve(
         self, query: str, k: int = 5, history: Sequence[Turn | dict[str, Any]] = ()
     ) -> list[Passage]:
         """The k passages that best match the query (read in the light of `history`), best first."""
-        query = _text(query, "query")
+        text = _text(query, "query")
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
             raise InvalidInputError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
-        return self.retriever.retrieve(retrieval_query(query, [_turn(t) for t in history]), k)
+        return self.retriever.retrieve(analyse(text, [_turn(t) for t in history]), k)
 
     def ask(self, question: str, history: Sequence[Turn | dict[str, Any]] = ()) -> Answer:
         """An extractive, cited answer; `answered` is False when the material does not cover it."""
-        question = _text(question, "question")
-        query = retrieval_query(question, [_turn(turn) for turn in history])
-        passages = self.retriever.retrieve(query, 5)
-        return self.answerer.answer(question, passages, self.covered(), query)
+        query = analyse(_text(question, "question"), [_turn(turn) for turn in history])
+        passages, sentences = self.retriever.search(query, self.answerer.settings.passages)
+        lexical = self.retriever.lexical()
+        return self.answerer.answer(query, passages, sentences, lexical, self.covered())
 
     def documents(self) -> list[DocumentInfo]:
         """Every document in the index, by title."""

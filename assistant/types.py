@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,8 @@ class Passage:
     kind: str = "content"
     # Sentence spans relative to `text`: the units answers quote.
     sentences: tuple[tuple[int, int], ...] = field(default=(), repr=False)
+    # What each ranking said about this passage (cosines, BM25 score); not part of the JSON.
+    signals: Mapping[str, float] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -6,6 +6,7 @@ import hashlib
 import json
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from index.chunk import (
     ranking_text,
     split_documents,
 )
-from index.embed import english_model, english_model_id
+from index.embed import english_model, english_model_id, multilingual_model, multilingual_model_id
 from index.errors import IndexMismatchError, SourceFileError
 from index.load import METADATA_KEYS, load_documents
 from index.store import DocumentRecord, Store
@@ -76,6 +77,7 @@ def pipeline_settings(chunk_chars: int, max_chars: int, model_id: str) -> dict[s
     """Everything that shapes the stored passages; part of every document's content hash."""
     return {
         "embed_model": model_id,
+        "multilingual_model": multilingual_model_id(),
         "chunker": CHUNKER_VERSION,
         "chunk_chars": chunk_chars,
         "max_chars": max_chars,
@@ -142,6 +144,8 @@ def build(
         store.delete_documents(record.id for record in gone)
         report.removed = [record.id for record in gone]
         report.chunks_removed += sum(record.chunks for record in gone)
+    if changed or gone:
+        store.set_settings(pipeline, revision=uuid.uuid4().hex)
     report.documents, report.chunks = store.count()
     report.seconds = time.perf_counter() - started
     return report
@@ -182,7 +186,7 @@ def _write(
     """Chunk, embed and store changed documents in groups; each group is written add-then-swap."""
     if not changed:
         return
-    model = embed_model or english_model()
+    models = (embed_model or english_model(), multilingual_model())
     groups: list[tuple[list[Document], list[TextNode]]] = [([], [])]
     for doc in changed:
         nodes = split_documents([doc], chunk_chars, max_chars)
@@ -199,7 +203,7 @@ def _write(
     bar = _progress_bar(total, len(changed), progress)
     try:
         for docs, nodes in groups:
-            _write_group(store, docs, nodes, hashes, manifest, model, report)
+            _write_group(store, docs, nodes, hashes, manifest, models, report)
             bar.update(len(nodes))
             bar.set_postfix(documents=f"{len(report.added) + len(report.updated)}/{len(changed)}")
     finally:
@@ -212,18 +216,19 @@ def _write_group(
     nodes: list[TextNode],
     hashes: dict[str, str],
     manifest: dict[str, DocumentRecord],
-    model: BaseEmbedding,
+    models: tuple[BaseEmbedding, BaseEmbedding],
     report: BuildReport,
 ) -> None:
     # Chroma ignores re-added ids, so leftovers of an interrupted build are cleared first.
     updated = {doc.id_: hashes[doc.id_] for doc in docs if doc.id_ in manifest}
     store.delete_chunks(doc.id_ for doc in docs if doc.id_ not in manifest)
     store.delete_chunks_by_hash(updated, keep=False)
-    embeddings = model.get_text_embedding_batch([ranking_text(node) for node in nodes])
-    for node, embedding in zip(nodes, embeddings, strict=True):
+    texts = [ranking_text(node) for node in nodes]
+    english, multilingual = (model.get_text_embedding_batch(texts) for model in models)
+    for node, embedding in zip(nodes, english, strict=True):
         node.embedding = embedding
     # New passages go in before the old ones go out, so readers always find the document.
-    store.add_nodes(nodes)
+    store.add_nodes(nodes, multilingual)
     store.delete_chunks_by_hash(updated, keep=True)
     counts: dict[str, int] = {}
     for node in nodes:

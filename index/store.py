@@ -1,9 +1,11 @@
 """Store: the Chroma collections of an index (embedded path or server URL).
 
-An index is two collections: `<name>` holds the passages with their embeddings (written and
-queried through llama-index's ChromaVectorStore), `<name>-documents` holds one record per source
-document (its text, metadata, content hash and passage count) so builds can be incremental and
-surfaces can show documents in full without the source folder.
+An index is three collections: `<name>` holds the passages with their English embeddings (written
+and queried through llama-index's ChromaVectorStore), `<name>-multilingual` holds the same passage
+ids with multilingual embeddings, and `<name>-documents` holds one record per source document (its
+text, metadata, content hash and passage count) so builds can be incremental and surfaces can show
+documents in full without the source folder. The documents collection's metadata records the
+pipeline the index was built with and a revision that changes with every build that wrote.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import chromadb
 import httpx
 import numpy as np
 from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import ChromaError, NotFoundError
 from llama_index.core.schema import BaseNode
+from llama_index.core.vector_stores.utils import metadata_dict_to_node
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from index.errors import IndexMissingError, StoreUnavailableError
@@ -30,6 +34,7 @@ from index.errors import IndexMissingError, StoreUnavailableError
 # Errors that mean "the store is not there or not answering", as raised by chromadb and httpx.
 STORE_ERRORS = (ChromaError, httpx.HTTPError, ConnectionError, OSError, ValueError)
 _WRITE_BATCH = 1000
+_READ_PAGE = 2000
 
 
 @dataclass(frozen=True)
@@ -91,14 +96,21 @@ class Store:
         self.name = name
         try:
             if create:
+                cosine: Any = {"hnsw": {"space": "cosine"}}
                 self.chunks = client.get_or_create_collection(
-                    name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+                    name, configuration=cosine, embedding_function=None
+                )
+                self.multilingual = client.get_or_create_collection(
+                    f"{name}-multilingual", configuration=cosine, embedding_function=None
                 )
                 self.documents = client.get_or_create_collection(
                     f"{name}-documents", embedding_function=None
                 )
             else:
                 self.chunks = client.get_collection(name, embedding_function=None)
+                self.multilingual = client.get_collection(
+                    f"{name}-multilingual", embedding_function=None
+                )
                 self.documents = client.get_collection(f"{name}-documents", embedding_function=None)
         except NotFoundError:
             raise IndexMissingError(
@@ -110,13 +122,26 @@ class Store:
 
     # -- index-wide settings ---------------------------------------------------------------
 
-    def settings(self) -> dict[str, Any]:
-        """The pipeline settings the index was built with (model, chunker), as stored."""
-        metadata = dict(self.documents.metadata or {})
-        return json.loads(metadata.get("pipeline", "{}"))
+    def _state(self) -> dict[str, Any]:
+        collection = self.client.get_collection(self.documents.name, embedding_function=None)
+        return dict(collection.metadata or {})
 
-    def set_settings(self, pipeline: dict[str, Any]) -> None:
-        self.documents.modify(metadata={"pipeline": json.dumps(pipeline, sort_keys=True)})
+    def settings(self) -> dict[str, Any]:
+        """The pipeline settings the index was built with (models, chunker), as stored."""
+        return dict(json.loads(self._state().get("pipeline", "{}")))
+
+    def revision(self) -> str:
+        """Changes whenever a build writes to the index; readers use it to refresh caches."""
+        return str(self._state().get("revision", ""))
+
+    def set_settings(self, pipeline: dict[str, Any], revision: str | None = None) -> None:
+        state = self._state()
+        self.documents.modify(
+            metadata={
+                "pipeline": json.dumps(pipeline, sort_keys=True),
+                "revision": revision or str(state.get("revision", "")),
+            }
+        )
 
     # -- documents -------------------------------------------------------------------------
 
@@ -156,17 +181,32 @@ class Store:
 
     # -- passages --------------------------------------------------------------------------
 
-    def add_nodes(self, nodes: Sequence[BaseNode]) -> None:
-        """Add embedded passage nodes (llama-index writes them in Chroma's batch size)."""
-        if nodes:
-            self.vector_store.add(list(nodes))
+    def add_nodes(self, nodes: Sequence[BaseNode], multilingual: Sequence[Sequence[float]]) -> None:
+        """Add embedded passage nodes and their multilingual embeddings (same ids)."""
+        if not nodes:
+            return
+        self.vector_store.add(list(nodes))
+        for start in range(0, len(nodes), _WRITE_BATCH):
+            batch = nodes[start : start + _WRITE_BATCH]
+            metadatas: Any = [
+                {"doc_id": n.metadata["doc_id"], "doc_hash": n.metadata["doc_hash"]} for n in batch
+            ]
+            self.multilingual.add(
+                ids=[n.node_id for n in batch],
+                embeddings=np.asarray(multilingual[start : start + _WRITE_BATCH], dtype=np.float32),
+                metadatas=metadatas,
+            )
+
+    def _passage_collections(self) -> tuple[Collection, Collection]:
+        return self.chunks, self.multilingual
 
     def delete_chunks(self, doc_ids: Iterable[str]) -> None:
         """Delete every passage of these documents."""
         ids = list(doc_ids)
         for start in range(0, len(ids), 100):
             where: Any = {"doc_id": {"$in": ids[start : start + 100]}}
-            self.chunks.delete(where=where)
+            for collection in self._passage_collections():
+                collection.delete(where=where)
 
     def delete_chunks_by_hash(self, hashes: dict[str, str], *, keep: bool) -> None:
         """keep=True: delete passages of these documents not built from the given hash;
@@ -178,7 +218,36 @@ class Store:
         ]
         for start in range(0, len(clauses), 100):
             batch = clauses[start : start + 100]
-            self.chunks.delete(where=batch[0] if len(batch) == 1 else {"$or": batch})
+            for collection in self._passage_collections():
+                collection.delete(where=batch[0] if len(batch) == 1 else {"$or": batch})
+
+    def passages(self, ids: Sequence[str] | None = None) -> list[BaseNode]:
+        """Passage nodes by id (in the order given), or all of them when ids is None."""
+        if ids is None:
+            nodes: list[BaseNode] = []
+            offset, total = 0, self.chunks.count()
+            while offset < total:
+                page = self.chunks.get(
+                    limit=_READ_PAGE, offset=offset, include=["documents", "metadatas"]
+                )
+                nodes.extend(_nodes(page))
+                offset += len(page["ids"]) or total
+            return nodes
+        if not ids:
+            return []
+        page = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
+        by_id = {node.node_id: node for node in _nodes(page)}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def query_multilingual(self, embedding: Sequence[float], n: int) -> list[tuple[str, float]]:
+        """(passage id, cosine similarity) of the n passages closest in the multilingual space."""
+        found = self.multilingual.query(
+            query_embeddings=np.asarray([embedding], dtype=np.float32),
+            n_results=n,
+            include=["distances"],
+        )
+        distances = (found["distances"] or [[]])[0]
+        return [(i, 1.0 - float(d)) for i, d in zip(found["ids"][0], distances, strict=True)]
 
     def count(self) -> tuple[int, int]:
         """(documents, passages) in the index."""
@@ -186,9 +255,17 @@ class Store:
 
     def drop(self) -> None:
         """Remove both collections (used by `build --rebuild`)."""
-        for name in (self.name, f"{self.name}-documents"):
+        for name in (self.name, f"{self.name}-multilingual", f"{self.name}-documents"):
             with contextlib.suppress(NotFoundError):
                 self.client.delete_collection(name)
+
+
+def _nodes(page: Any) -> list[BaseNode]:
+    """llama-index nodes from a Chroma get() result written by ChromaVectorStore."""
+    return [
+        metadata_dict_to_node(dict(metadata), text=text)
+        for metadata, text in zip(page["metadatas"] or [], page["documents"] or [], strict=True)
+    ]
 
 
 def open_store(data_dir: Path, collection: str, chroma_url: str | None, *, create: bool) -> Store:

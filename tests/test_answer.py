@@ -8,6 +8,7 @@ import pytest
 from conftest import NILC
 
 from assistant import Answer, Assistant
+from assistant.answer import SOURCES_IN_ENGLISH
 from assistant.eval import citation_problems
 
 QUESTIONS = [
@@ -33,7 +34,14 @@ def _squeeze(text: str) -> str:
 
 
 def _quoted_sentences(answer: Answer) -> list[tuple[str, int]]:
-    return [(text.strip(), int(n)) for text, n in re.findall(r"(.+?)\s*\[(\d+)\]", answer.answer)]
+    """The quotes of an answer with their markers; every other line must be a note."""
+    quoted = []
+    for line in answer.answer.split("\n"):
+        found = re.findall(r"(.+?)\s*\[(\d+)\]", line)
+        if not found:
+            assert line.startswith("(") and line.endswith(")"), f"unmarked text: {line!r}"
+        quoted.extend((text.strip(), int(n)) for text, n in found)
+    return quoted
 
 
 def test_gang_database_answer_quotes_2010_from_nilc(assistant: Assistant) -> None:
@@ -73,6 +81,28 @@ def test_off_topic_questions_are_not_answered(assistant: Assistant, question: st
     assert not answer.answered
     assert "does not cover" in answer.answer
     assert not re.search(r"\[\d+\]", answer.answer)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "My neighbour Rosalinda asks: when did ICE start its own gang database?",
+        "I live in Houston. When did ICE start its own gang database?",
+    ],
+)
+def test_names_of_people_and_places_do_not_cause_refusals(
+    assistant: Assistant, question: str
+) -> None:
+    answer = assistant.ask(question)
+    assert answer.answered and "2010" in answer.answer
+
+
+def test_spanish_answers_say_the_sources_are_in_english(assistant: Assistant) -> None:
+    answer = assistant.ask("¿Tiene ICE su propia base de datos de pandillas?")
+    assert answer.answered
+    assert answer.answer.splitlines()[0] == SOURCES_IN_ENGLISH
+    refused = assistant.ask("¿Cuál es la capital de Francia?")
+    assert not refused.answered and "no trata esta pregunta" in refused.answer
 
 
 def test_a_follow_up_uses_the_conversation(assistant: Assistant) -> None:

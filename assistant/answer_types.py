@@ -1,0 +1,98 @@
+"""Answer types: the kind of answer a question asks for, and whether a sentence can supply it.
+
+"How much does it cost ...?" can only be answered by a sentence that states an amount, "What year
+...?" by one with a date, "How many ...?" by one with a number. A passage about the right topic that
+lacks that kind of fact does not answer the question, however similar it is.
+"""
+
+from __future__ import annotations
+
+import re
+
+_MONTHS = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|enero|febrero|marzo|abril|mayo|"
+    r"junio|julio|agosto|septiembre|octubre|noviembre|diciembre)"
+)
+_NUMBER_WORDS = (
+    r"(?:hundreds?|thousands?|millions?|billions?|dozens?|several|one|two|three|four|five|six|"
+    r"seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
+    r"cientos|miles|millones|docenas|varios|varias)"
+)
+
+_ASKS: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "phone",
+        re.compile(
+            r"\b(phone|telephone|hotline|tip line|fax)\b.{0,20}\b(number|line)?|"
+            r"\bnúmero de (teléfono|fax)|\bteléfono\b",
+            re.I,
+        ),
+    ),
+    (
+        "amount",
+        re.compile(
+            r"\bhow much\b.{0,40}\b(cost|costs|charge|charges|pay|price|fee|fees|money|spend)\b|"
+            r"\b(what|which) (is|are) the (fee|fees|price|cost)s?\b|\bcuánto (cuesta|cuestan|cobra|"
+            r"se paga|hay que pagar)|\b(costo|precio|tarifa) de\b",
+            re.I,
+        ),
+    ),
+    (
+        "year",
+        re.compile(
+            # "When did ... start?" asks for a date; "When do jails call ICE?" for circumstances.
+            r"^\s*(what year|which year|in what year|since when|what date|on what date)\b|"
+            r"^\s*when (did|was|were|had)\b|"
+            r"^\s*¿?\s*(en qué año|qué año|desde cuándo|en qué fecha)\b|"
+            r"^\s*¿?\s*cuándo (se )?(\w+(ó|aron|ieron)|fue|fueron)\b",
+            re.I,
+        ),
+    ),
+    (
+        "author",
+        re.compile(
+            r"^\s*(who (wrote|authored|published|issued|released|is the author of)|"
+            r"¿?\s*quién (escribió|publicó|es (el|la) autor))\b",
+            re.I,
+        ),
+    ),
+    ("duration", re.compile(r"^\s*(how long|for how long)\b|^\s*¿?\s*(cuánto tiempo)\b", re.I)),
+    ("count", re.compile(r"^\s*(how many)\b|^\s*¿?\s*(cuántos|cuántas)\b", re.I)),
+]
+
+_SUPPLIES: dict[str, re.Pattern[str]] = {
+    "author": re.compile(
+        r"^(by|por)\s+\S|\b(written|published|authored|issued|released|prepared) by\b|\bauthors?\b",
+        re.I,
+    ),
+    "phone": re.compile(r"\(?\b\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b|\b1-8\d\d\b"),
+    "amount": re.compile(
+        r"[$€£]\s?\d|\b\d[\d,.]*\s?(dollars|usd|euros)\b|\b(free of charge|no cost|no fee)\b", re.I
+    ),
+    "year": re.compile(rf"\b(1[89]|20)\d\d\b|\b{_MONTHS}\b\.?\s+\d{{1,2}}", re.I),
+    "duration": re.compile(
+        rf"\b(\d+|{_NUMBER_WORDS}|a|an)\s+(seconds?|minutes?|hours?|days?|weeks?|months?|years?)\b|"
+        r"\b(indefinitely|permanently|forever)\b",
+        re.I,
+    ),
+    "count": re.compile(rf"\b\d[\d,.]*\b|\b{_NUMBER_WORDS}\b", re.I),
+}
+
+
+def expected_answer(question: str) -> str | None:
+    """The kind of answer a question asks for, when its wording makes that clear."""
+    for kind, pattern in _ASKS:
+        if pattern.search(question):
+            return kind
+    return None
+
+
+def supplies(kind: str | None, sentence: str) -> bool:
+    """Whether a sentence states the kind of fact asked for (always true when nothing is asked)."""
+    if kind is None:
+        return True
+    if kind == "count":
+        # a year is not a count
+        return bool(_SUPPLIES["count"].search(re.sub(r"\b(1[89]|20)\d\d\b", "", sentence)))
+    return bool(_SUPPLIES[kind].search(sentence))

@@ -1,0 +1,142 @@
+"""Query: what a question asks for (language, context, kind of answer, whether it is a question)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from assistant.answer_types import expected_answer
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier message of the conversation."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question read in the light of the conversation."""
+
+    question: str
+    text: str  # what retrieval and sentence scoring use: the question, with context if it needs it
+    language: str  # "en" or "es"
+    expects: str | None  # the kind of answer asked for ("year", "amount", ...), when it is clear
+    directive: bool  # an instruction to the system or small talk, not a question about the material
+    parts: tuple[Query, ...] = ()  # the questions inside "Who wrote it, and when?", if several
+
+
+_SPANISH = frozenset(
+    """de la que el en los las del se por para con una un es qué cómo cuál cuáles cuándo
+    cuánto cuántos cuántas dónde quién puede pueden mi mis su sus lo le les al este esta
+    estos estas eso esa ese también pero o y son está están tiene tienen hay sobre mí usted
+    ellos ellas según""".split()
+)
+_ENGLISH = frozenset(
+    """the is are was were of and to what how can does do did in on for with a an which who
+    when where why it its they their this that these those my your about from by have has
+    be""".split()
+)
+
+# Words that point back at something said before ("it", "they", "eso", ...).
+_ANAPHORA = re.compile(
+    r"\b(it|its|they|them|their|this|that|these|those|he|she|him|her|there|too|also|"
+    r"eso|esa|ese|esto|esta|este|ellos|ellas|allí|también|dicho|dicha)\b",
+    re.IGNORECASE,
+)
+_CONTINUATION = re.compile(r"^\s*(and|but|what about|how about|y|pero|¿y|y qué|qué hay de)\b", re.I)
+
+# Requests aimed at the system itself rather than at the material.
+_DIRECTIVES = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"\b(ignore|disregard|forget|override|bypass)\b.{0,60}\b(instructions?|prompts?|rules|guidelines)\b",
+        r"\b(system prompt|developer mode|jailbreak|api[\s_-]?keys?|your (configuration|settings|"
+        r"instructions|prompt|rules)|environment variables?|data folder)\b",
+        r"\b(reveal|print|show|dump|display)\b.{0,40}\b(configuration|config|settings|secrets?|"
+        r"passwords?|keys?|prompt)\b",
+        r"\b(olvida|ignora|omite)\b.{0,60}\b(instrucciones|reglas|indicaciones)\b",
+        r"\b(muestra|revela|imprime)\b.{0,40}\b(configuración|contraseñas?|claves?|instrucciones)\b",
+        r"^\s*(please\s+)?(write|compose|draw|sing|translate|rewrite|paraphrase)\b",
+        r"^\s*(por favor\s+)?(escribe|compón|dibuja|canta|traduce)\b",
+        r"\b(tell me a joke|cuéntame un chiste)\b",
+    )
+]
+_SMALL_TALK = re.compile(
+    r"^\s*(hi|hello|hey|thanks|thank you|thx|ok|okay|cool|great|good (morning|afternoon|evening|"
+    r"night)|how are you|bye|goodbye|see you|hola|gracias|muchas gracias|buenos días|buenas tardes|"
+    r"buenas noches|adiós|qué tal|cómo estás)\b[\s!,.?¿¡]*"
+    r"(how are you( doing)?( today)?|that'?s all|that is all|for now|very much|so much)?[\s!,.?]*$",
+    re.IGNORECASE,
+)
+
+
+# "..., and when was it announced?" / "... y cuándo ...": a second question joined to the first.
+_SECOND_QUESTION = re.compile(
+    r"(?:,\s*|\s+)(?:and|y)\s+(?=(?:who|what|when|where|why|how|which|whose|is|are|was|were|does|"
+    r"do|did|can|could|has|have|quién|quiénes|qué|cuándo|dónde|por qué|cómo|cuál|cuáles|es|son|"
+    r"fue|puede|pueden)\b)|(?<=\?)\s+(?=\S)",
+    re.IGNORECASE,
+)
+
+
+def split_questions(question: str) -> list[str]:
+    """The separate questions in one message ("Who wrote it, and when?" -> two)."""
+    parts = [p.strip(" ,;¿?") for p in _SECOND_QUESTION.split(question)]
+    parts = [p for p in parts if len(re.findall(r"\w+", p)) >= 2]
+    return parts if len(parts) > 1 else [question]
+
+
+def detect_language(text: str) -> str:
+    """'es' when the text reads as Spanish, else 'en'."""
+    words = re.findall(r"[a-záéíóúüñ]+", text.lower())
+    spanish = sum(word in _SPANISH for word in words) + 2 * len(re.findall(r"[¿¡ñáéíóú]", text))
+    english = sum(word in _ENGLISH for word in words)
+    return "es" if spanish > english else "en"
+
+
+def is_directive(text: str) -> bool:
+    """An instruction to the system (reveal settings, ignore rules, write a poem) or small talk."""
+    return bool(_SMALL_TALK.match(text)) or any(p.search(text) for p in _DIRECTIVES)
+
+
+def needs_context(question: str) -> bool:
+    """A follow-up that cannot be understood alone: it points back, or is too short to stand."""
+    words = re.findall(r"\w+", question)
+    return bool(_ANAPHORA.search(question) or _CONTINUATION.match(question)) or len(words) <= 3
+
+
+def analyse(question: str, history: Sequence[Turn] = ()) -> Query:
+    """Language, retrieval text (with the previous question when this one points back at it),
+    the kind of answer it asks for, and whether it is a question about the material at all."""
+    previous = [t.content.strip() for t in history if t.role == "user" and t.content.strip()]
+    text = question
+    if previous and needs_context(question):
+        text = f"{previous[-1]}\n{question}"
+    language = detect_language(question)
+    parts = split_questions(question)
+    subqueries: tuple[Query, ...] = ()
+    if len(parts) > 1:
+        subqueries = tuple(
+            Query(
+                question=part,
+                # a later part that points back ("and when was it announced") reads the first
+                text=f"{parts[0]}\n{part}" if index and needs_context(part) else part,
+                language=language,
+                expects=expected_answer(part),
+                directive=False,
+            )
+            for index, part in enumerate(parts)
+        )
+    return Query(
+        question=question,
+        text=text,
+        language=language,
+        # with several questions in one, each part carries its own kind of answer
+        expects=None if subqueries else expected_answer(question),
+        directive=is_directive(question),
+        parts=subqueries,
+    )
