@@ -31,6 +31,9 @@ run: index
 test: install
 	$(BIN)/python -m pytest
 
+bench: install
+	$(BIN)/python -m bench scifact
+
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .

@@ -38,8 +38,8 @@ class Settings:
     """The answerer's calibration (bench/README.md says how it was tuned)."""
 
     passages: int = 6  # sentences are drawn from this many top passages
-    min_confidence: float = 0.80  # English confidence needed to answer
-    min_confidence_spanish: float = 2.51  # Spanish confidence needed to answer
+    min_confidence: float = 0.64  # English confidence needed to answer
+    min_confidence_spanish: float = 2.46  # Spanish confidence needed to answer
     type_ratio: float = 0.8  # a sentence stating the asked-for kind of fact must score this share
     relevance_sentences: int = 8  # how many top sentences e5 relevance looks at
     keep_ratio: float = 0.8  # further sentences must score this share of the best
@@ -96,7 +96,7 @@ class Answerer:
         settings = self.settings
         if query.directive or not sentences:
             return []
-        usable = [s for s in sentences if supplies(query.expects, s.text)]
+        usable = [s for s in sentences if supplies(query.expects, s.text, query.question)]
         if not usable or usable[0].score < sentences[0].score * settings.type_ratio:
             return []
         best = usable[0]
@@ -129,7 +129,7 @@ class Answerer:
             ranked = self.evidence.sentences(part, passages, lexical)
             if part.expects:
                 # A dateline or byline says little by itself: its passage's rank is its relevance.
-                stating = [s for s in ranked if supplies(part.expects, s.quote)]
+                stating = [s for s in ranked if supplies(part.expects, s.quote, part.question)]
                 if not stating:
                     unanswered.append(part.question)
                     continue

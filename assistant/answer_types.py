@@ -50,6 +50,16 @@ _ASKS: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     (
+        "location",
+        re.compile(
+            r"^\s*where (is|are) (the )?(nearest|closest|local|main)?\b.{0,40}\b(office|offices|"
+            r"building|located|headquarters|court|jail|facility)\b|"
+            r"\b(street )?address of (the|an?)\b|^\s*¿?\s*dónde (está|están|queda|quedan)\b|"
+            r"\bdirección de la (oficina|corte|cárcel)\b",
+            re.I,
+        ),
+    ),
+    (
         "author",
         re.compile(
             r"^\s*(who (wrote|authored|published|issued|released|is the author of)|"
@@ -57,11 +67,24 @@ _ASKS: list[tuple[str, re.Pattern[str]]] = [
             re.I,
         ),
     ),
-    ("duration", re.compile(r"^\s*(how long|for how long)\b|^\s*¿?\s*(cuánto tiempo)\b", re.I)),
+    (
+        "duration",
+        re.compile(
+            r"^\s*(how long|for how long)\b|^\s*how many (seconds|minutes|hours|days|weeks|months|"
+            r"years)\b|^\s*¿?\s*(cuánto tiempo|cuántos (segundos|minutos|días|meses|años)|"
+            r"cuántas (horas|semanas))\b",
+            re.I,
+        ),
+    ),
     ("count", re.compile(r"^\s*(how many)\b|^\s*¿?\s*(cuántos|cuántas)\b", re.I)),
 ]
 
 _SUPPLIES: dict[str, re.Pattern[str]] = {
+    "location": re.compile(
+        r"\b\d{1,5}\s+[A-Z][\w.]*(\s+[A-Z][\w.]*)*\s+(street|st|avenue|ave|road|rd|boulevard|blvd|"
+        r"drive|dr|lane|way|plaza|suite)\b|\b(located|headquartered|based) (at|in|on)\b",
+        re.I,
+    ),
     "author": re.compile(
         r"^(by|por)\s+\S|\b(written|published|authored|issued|released|prepared) by\b|\bauthors?\b",
         re.I,
@@ -88,10 +111,13 @@ def expected_answer(question: str) -> str | None:
     return None
 
 
-def supplies(kind: str | None, sentence: str) -> bool:
-    """Whether a sentence states the kind of fact asked for (always true when nothing is asked)."""
+def supplies(kind: str | None, sentence: str, question: str = "") -> bool:
+    """Whether a sentence states the kind of fact asked for (always true when nothing is asked).
+    Numbers the question itself contains ("How many 287(g) agreements ...") do not count."""
     if kind is None:
         return True
+    for number in set(re.findall(r"\d+", question)):
+        sentence = re.sub(rf"\b{number}\b", " ", sentence)
     if kind == "count":
         # a year is not a count
         return bool(_SUPPLIES["count"].search(re.sub(r"\b(1[89]|20)\d\d\b", "", sentence)))

@@ -23,7 +23,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from assistant.lexical import LexicalIndex, query_terms, tokens
 from assistant.query import Query
 from assistant.types import Passage
-from index.chunk import QUESTIONS
+from index.chunk import NAVIGATION, QUESTIONS
 
 # The publisher's own reference markers ("[1] [2]") must never read as our citations.
 _SOURCE_MARKERS = re.compile(r"\s*(?:\[\d{1,3}\]\s*)+(?=[.,;:!?]|$)|(?:\[\d{1,3}\]\s*)+")
@@ -34,6 +34,9 @@ _BULLET = re.compile(r"^\s*(?:[•●▪◦‣·*\-–—]|\(?\d{1,3}[.)])\s+")
 _POINTS_BACK = re.compile(r"^(this|these|it|its|they|their|such)\b", re.I)
 
 COVERAGE_WEIGHT = 0.3  # English: sentence score = MiniLM cosine + 0.3 * term coverage
+NAVIGATION_PENALTY = 0.1  # navigation sentences answer only when nothing else comes close
+_CLAUSE = re.compile(r";\s+|\s+[—–]\s+")
+MIN_CLAUSE_CHARS = 40
 SPANISH_ENGLISH_WEIGHT = 0.2  # Spanish: e5(sentence) + e5(passage) + 0.2 * MiniLM + 0.1 * coverage
 SPANISH_COVERAGE_WEIGHT = 0.1
 
@@ -124,7 +127,7 @@ class Evidence:
             return []
         texts = [text for text, _, _ in found]
         question = np.asarray(self.english.get_query_embedding(query.text), dtype=np.float32)
-        english = self._english(texts) @ question
+        english = self._english_scores(texts, question)
         terms = query_terms(query.text)
         coverage = [lexical.coverage(terms, f"{p.section}\n{text}") for text, p, _ in found]
         e5: list[float | None] = [None] * len(found)
@@ -143,6 +146,9 @@ class Evidence:
             e5 = [float(x) for x in sentence_e5]
         else:
             scores = english + COVERAGE_WEIGHT * np.asarray(coverage)
+        scores = scores - NAVIGATION_PENALTY * np.asarray(
+            [p.kind == NAVIGATION for _, p, _ in found]
+        )
         scored = [
             Sentence(text, passage, float(en), cov, float(score), sim, previous)
             for (text, passage, previous), en, cov, score, sim in zip(
@@ -150,6 +156,22 @@ class Evidence:
             )
         ]
         return sorted(scored, key=lambda s: s.score, reverse=True)
+
+    def _english_scores(self, texts: list[str], question: np.ndarray) -> np.ndarray:
+        """MiniLM cosine of each sentence, or of its best clause: a long sentence joined by a
+        semicolon states two things, and the one asked about should not be diluted by the other."""
+        scores = self._english(texts) @ question
+        clauses = [
+            (index, clause)
+            for index, text in enumerate(texts)
+            for clause in _CLAUSE.split(text)
+            if len(clause) >= MIN_CLAUSE_CHARS and clause != text
+        ]
+        if clauses:
+            clause_scores = self._english([c for _, c in clauses]) @ question
+            for (index, _), value in zip(clauses, clause_scores, strict=True):
+                scores[index] = max(scores[index], value)
+        return scores
 
     def relevance(self, query: Query, sentences: Sequence[Sentence]) -> float:
         """The best multilingual-e5 cosine between the question and these sentences: a second,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.answer_types import expected_answer
+from assistant.lexical import query_terms
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,10 @@ _DIRECTIVES = [
         r"\b(olvida|ignora|omite)\b.{0,60}\b(instrucciones|reglas|indicaciones)\b",
         r"\b(muestra|revela|imprime)\b.{0,40}\b(configuración|contraseñas?|claves?|instrucciones)\b",
         r"^\s*(please\s+)?(write|compose|draw|sing|translate|rewrite|paraphrase)\b",
+        r"^\s*(please\s+)?(pretend|act as|you are now|from now on|role-?play|imagine you are|"
+        r"let'?s play)\b",
+        r"^\s*(por favor\s+)?(finge|actúa como|haz de cuenta|a partir de ahora|ahora eres|"
+        r"imagina que eres)\b",
         r"^\s*(por favor\s+)?(escribe|compón|dibuja|canta|traduce)\b",
         r"\b(tell me a joke|cuéntame un chiste)\b",
     )
@@ -104,9 +109,13 @@ def is_directive(text: str) -> bool:
 
 
 def needs_context(question: str) -> bool:
-    """A follow-up that cannot be understood alone: it points back, or is too short to stand."""
-    words = re.findall(r"\w+", question)
-    return bool(_ANAPHORA.search(question) or _CONTINUATION.match(question)) or len(words) <= 3
+    """A follow-up that cannot be understood alone: it points back ("it", "those officers") or is
+    too short to stand. A question with six or more content words stands on its own even with a
+    pronoun in it ("Do jails give ICE lists of the people they are holding?")."""
+    content = query_terms(question)
+    if len(content) >= 6:
+        return False
+    return bool(_ANAPHORA.search(question) or _CONTINUATION.match(question)) or len(content) <= 3
 
 
 def analyse(question: str, history: Sequence[Turn] = ()) -> Query:

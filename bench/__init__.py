@@ -1,0 +1,1 @@
+"""Benchmarks and tuning: SciFact quality, latency, ingestion, scale, cold start."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from llama_index.core.schema import Document, MetadataMode, NodeRelationship, TextNode
 
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"
 DEFAULT_CHUNK_CHARS = 700
 DEFAULT_MAX_CHARS = 1200
 
@@ -297,16 +297,26 @@ def _punkt() -> Any:
     return globals_helper.punkt_tokenizer
 
 
+# Abbreviations after which punkt wrongly ends a sentence ("the U.S. Department", "Trump v. CASA",
+# "Efrén C. Olivares"). "etc." is left out: it ends sentences as often as not.
+_ABBREVIATION_END = re.compile(
+    r"(?:\b(?:[A-Z]\.){1,3}|\b(?:vs?|Mr|Mrs|Ms|Dr|St|No|Nos|Inc|Jr|Sr|Gov|Sen|Rep|Dept|Co|Corp|"
+    r"Ltd|approx|e\.g|i\.e|cf|Fig|Art|Sec|Sra?|Dra?)\.)$"
+)
+
+
 def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Sentence spans inside text[start:end], with punkt's usual slips repaired."""
     piece = text[start:end]
     spans: list[tuple[int, int]] = []
     for s, e in _punkt().span_tokenize(piece):
         fragment = piece[s:e]
+        before = piece[spans[-1][0] : spans[-1][1]] if spans else ""
         if spans and (
             fragment[:1].islower()
             or fragment[:1] in ",;:)]}–—-"
-            or re.fullmatch(r"\(?\d{1,3}[.)]|\(?[a-zA-Z][.)]", piece[spans[-1][0] : spans[-1][1]])
+            or re.fullmatch(r"\(?\d{1,3}[.)]|\(?[a-zA-Z][.)]", before)
+            or _ABBREVIATION_END.search(before)
             or len(fragment.strip()) < 3
         ):
             spans[-1] = (spans[-1][0], e)

@@ -133,3 +133,15 @@ def test_markdown_and_html_headings_become_sections(tmp_path: Path) -> None:
         "ICE keeps its own list.": "Gang databases",
         "ICE has asked DMVs to run plates.": "DMV records",
     }
+
+
+def test_abbreviations_do_not_end_sentences() -> None:
+    text = (
+        "Officers share data, while U.S. Immigration and Customs Enforcement has access. "
+        "The court decided Trump v. CASA today. Efrén C. Olivares wrote it."
+    )
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "Officers share data, while U.S. Immigration and Customs Enforcement has access.",
+        "The court decided Trump v. CASA today.",
+        "Efrén C. Olivares wrote it.",
+    ]
