@@ -10,9 +10,17 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install index run test lint bench clean
+# The browser tests drive Debian's Chromium (Playwright's own browser download fails here).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install index run test lint bench screenshot clean
 
 install: $(STAMP)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +36,12 @@ index: install
 run: index
 	$(BIN)/python app.py
 
-test: install
+test: install $(CHROMIUM)
 	$(BIN)/python -m pytest
+
+# Re-make the README's screenshot of a cited answer (docs/chat-answer.png) with the browser test.
+screenshot: install $(CHROMIUM)
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_browser.py -k cited_answer
 
 bench: install
 	$(BIN)/python -m bench scifact

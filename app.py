@@ -26,6 +26,20 @@ def create_app(provider: AssistantProvider | None = None) -> FastAPI:
     return gr.mount_gradio_app(app, create_ui(provider), path="/", css=CSS, footer_links=["api"])
 
 
+# uvicorn's own access log would print query strings; ours prints method, path, status, time.
+LOGGING: dict[str, object] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        "assistant": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
+
+
 def main() -> None:
     import uvicorn
 
@@ -40,7 +54,13 @@ def main() -> None:
         provider.get()  # load the model and open the index before the first request
     except AssistantError as error:  # the server still starts and answers 503 until fixed
         print(f"warning: {error}")
-    uvicorn.run(create_app(provider), host=args.host, port=args.port)
+    uvicorn.run(
+        create_app(provider),
+        host=args.host,
+        port=args.port,
+        log_config=LOGGING,
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from assistant.core import MAX_QUESTION_CHARS, AssistantProvider
+from assistant.middleware import install_guards
 from index.errors import (
     AssistantError,
     IndexMismatchError,
@@ -148,6 +149,7 @@ def create_api(provider: AssistantProvider) -> FastAPI:
     app.state.provider = provider
     app.include_router(_router(provider))
     _install_error_handlers(app)
+    install_guards(app, provider.settings)
     return app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -39,6 +40,7 @@ class Assistant:
         evidence = Evidence(english, spanish)
         self.retriever = HybridRetriever(store, english, multilingual, evidence)
         self.answerer = Answerer(evidence)
+        self._document_text = functools.lru_cache(maxsize=256)(store.document_text)
 
     @classmethod
     def load(cls, settings: Settings | None = None) -> Assistant:
@@ -71,10 +73,37 @@ class Assistant:
 
     def ask(self, question: str, history: Sequence[Turn | dict[str, Any]] = ()) -> Answer:
         """An extractive, cited answer; `answered` is False when the material does not cover it."""
+        return self.consult(question, history)[0]
+
+    def consult(
+        self, question: str, history: Sequence[Turn | dict[str, Any]] = ()
+    ) -> tuple[Answer, list[Passage]]:
+        """The answer, and the passages it was chosen from (best first), for readers who want
+        to see more than the answer."""
         query = analyse(_text(question, "question"), [_turn(turn) for turn in history])
         passages, sentences = self.retriever.search(query, self.answerer.settings.passages)
         lexical = self.retriever.lexical()
-        return self.answerer.answer(query, passages, sentences, lexical, self.covered())
+        answer = self.answerer.answer(query, passages, sentences, lexical, self.covered())
+        return answer, passages
+
+    def context(self, passage: Passage, chars: int = 500) -> tuple[str, str, str]:
+        """(text before, the passage, text after) from its document, about `chars` either side,
+        cut at spaces; without the document, just the passage."""
+        try:
+            text = self._document_text(passage.document.id)
+        except STORE_ERRORS as error:
+            raise StoreUnavailableError(f"the vector store did not answer: {error}") from error
+        if text is None or text[passage.start : passage.end] != passage.text:
+            return "", passage.text, ""
+        start = max(0, passage.start - chars)
+        end = min(len(text), passage.end + chars)
+        if start > 0:
+            start = text.find(" ", start, passage.start) + 1 or start
+        if end < len(text):
+            end = text.rfind(" ", passage.end, end) if " " in text[passage.end : end] else end
+        before = ("…" if start > 0 else "") + text[start : passage.start]
+        after = text[passage.end : end] + ("…" if end < len(text) else "")
+        return before, passage.text, after
 
     def documents(self) -> list[DocumentInfo]:
         """Every document in the index, by title."""

@@ -1,8 +1,17 @@
-"""UI: the Gradio web chat (answer, then each cited source with its metadata and passage)."""
+"""UI: the Gradio web chat, for people asking and for helpline staff.
+
+An answer with inline [n] markers; under it the sources numbered the same way, each opening to
+show the cited passage highlighted in its surrounding text; one click copies the answer with a
+numbered reference list; a staff view shows the top passages with scores; a Library tab lists
+the documents. Labels, examples and notices in English and Spanish (from the browser's language,
+switchable). `ask` is callable through gradio_client.
+"""
 
 from __future__ import annotations
 
 import html
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from index.settings import enforce_offline
@@ -12,30 +21,137 @@ enforce_offline()
 import gradio as gr  # noqa: E402
 
 from assistant.core import AssistantProvider  # noqa: E402
-from assistant.types import Answer  # noqa: E402
+from assistant.types import Answer, DocumentInfo, Passage  # noqa: E402
 from index.errors import AssistantError  # noqa: E402
 
-TITLE = "Immigration data-sharing assistant"
-NOTICE = (
-    "Answers come only from the documents listed under the answer, with their dates, quoted word"
-    " for word. This is not legal advice; for your own situation, talk to a lawyer or a trusted"
-    " immigrant-rights organisation."
-)
-EXAMPLES = [
-    "When did ICE start its own gang database?",
-    "Can ICE use DMV records to find people?",
-    "What is a 287(g) agreement?",
-    "What information is shared when ICE gets a fingerprint match?",
-    "¿Puede ICE obtener mi dirección de mis impuestos?",
-]
+LANGUAGES = {"English": "en", "Español": "es"}
+
+TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Immigration data-sharing assistant",
+        "notice": (
+            "Answers come only from the documents in the **Library** tab{dates}, quoted word for"
+            " word with their sources. They are not legal advice: for your own situation, talk to"
+            " a lawyer or a trusted immigrant-rights organization."
+        ),
+        "dates": " (published {first} to {last})",
+        "ask_tab": "Ask",
+        "library_tab": "Library",
+        "conversation": "Conversation",
+        "question": "Your question",
+        "placeholder": "Ask in English or Spanish, e.g. “Can ICE use DMV photos?”",
+        "ask": "Ask",
+        "copy": "Copy answer with sources",
+        "copied": "Copied: the answer and its sources are on the clipboard.",
+        "nothing": "Ask a question first; then the answer can be copied.",
+        "new": "New conversation",
+        "staff": "Staff view (top passages and scores)",
+        "examples": "Try a question",
+        "sources": "Sources",
+        "in_context": "The cited passage is highlighted in its surrounding text.",
+        "staff_title": "Top passages for the last question",
+        "score": "score",
+        "references": "Sources",
+        "library_intro": "The assistant answers only from these documents.",
+        "col_title": "Title",
+        "col_publisher": "Publisher",
+        "col_date": "Published",
+        "col_passages": "Passages",
+        "empty": "Type a question first.",
+        "language": "Language / Idioma",
+    },
+    "es": {
+        "title": "Asistente sobre el intercambio de datos con inmigración",
+        "notice": (
+            "Las respuestas salen solo de los documentos de la pestaña **Biblioteca**{dates},"
+            " citados palabra por palabra con sus fuentes (en inglés). No son asesoría legal: para"
+            " su caso, hable con un abogado o con una organización de confianza que defienda a"
+            " inmigrantes."
+        ),
+        "dates": " (publicados de {first} a {last})",
+        "ask_tab": "Preguntar",
+        "library_tab": "Biblioteca",
+        "conversation": "Conversación",
+        "question": "Su pregunta",
+        "placeholder": "Pregunte en español o en inglés, p. ej. «¿Puede ICE usar fotos del DMV?»",
+        "ask": "Preguntar",
+        "copy": "Copiar respuesta con fuentes",
+        "copied": "Copiado: la respuesta y sus fuentes están en el portapapeles.",
+        "nothing": "Haga una pregunta primero; luego podrá copiar la respuesta.",
+        "new": "Nueva conversación",
+        "staff": "Vista para personal (pasajes y puntuaciones)",
+        "examples": "Pruebe una pregunta",
+        "sources": "Fuentes",
+        "in_context": "El pasaje citado aparece resaltado dentro de su texto.",
+        "staff_title": "Pasajes principales de la última pregunta",
+        "score": "puntuación",
+        "references": "Fuentes",
+        "library_intro": "El asistente responde solo con estos documentos.",
+        "col_title": "Título",
+        "col_publisher": "Editorial",
+        "col_date": "Publicado",
+        "col_passages": "Pasajes",
+        "empty": "Escriba una pregunta primero.",
+        "language": "Language / Idioma",
+    },
+}
+
+EXAMPLES = {
+    "en": [
+        "When did ICE start its own gang database?",
+        "Can ICE use DMV photos to find people?",
+        "What does a 287(g) agreement let local police do?",
+        "Are fingerprints from a local arrest shared with ICE?",
+        "Can ICE get my address from my tax records?",
+    ],
+    "es": [
+        "¿Puede ICE usar los registros del DMV para encontrar a una persona?",
+        "¿Qué es un acuerdo 287(g)?",
+        "¿Comparte la policía local las huellas digitales con ICE?",
+        "¿Puede ICE conseguir mi dirección a través del IRS?",
+        "¿Tiene ICE su propia base de datos de pandillas?",
+    ],
+}
 
 CSS = """
-.sources { font-size: 0.95rem; }
-.sources .source {
-  border-left: 3px solid var(--color-accent); padding: 0.25rem 0.75rem; margin: 0.75rem 0;
+#notice { border-left: 4px solid var(--color-accent); padding: 0.25rem 0.75rem; }
+.sources ol { padding-left: 0; list-style: none; }
+.sources li {
+  border-left: 3px solid var(--color-accent); padding: 0.25rem 0.75rem; margin: 0.5rem 0;
 }
-.sources blockquote { margin: 0.4rem 0 0; white-space: pre-wrap; }
+.sources summary { cursor: pointer; }
+.sources summary:focus-visible { outline: 2px solid var(--color-accent); }
+.sources .context { white-space: pre-wrap; margin: 0.5rem 0 0; line-height: 1.5; }
+.sources mark { background: #fff3a3; color: #111; padding: 0 0.1rem; }
+.sources .where { font-size: 0.85em; opacity: 0.75; }
+.staff table, .library table { width: 100%; border-collapse: collapse; font-size: 0.92em; }
+.staff td, .staff th, .library td, .library th {
+  border-bottom: 1px solid var(--border-color-primary); padding: 0.3rem; vertical-align: top;
+}
+@media (max-width: 640px) { .sources .context { font-size: 0.92em; } }
 """
+
+# Copies the prepared plain text; falls back to a hidden textarea where the Clipboard API is
+# unavailable (pages not served from localhost or https).
+_COPY_MESSAGES = json.dumps(
+    {code: {k: TEXT[code][k] for k in ("nothing", "copied")} for code in TEXT}, ensure_ascii=False
+)
+COPY_JS = (
+    "async (text, language) => {\n"
+    "  const m = " + _COPY_MESSAGES + "[language === 'Español' ? 'es' : 'en'];\n"
+    "  if (!text) { return m.nothing; }\n"
+    "  try { await navigator.clipboard.writeText(text); }\n"
+    "  catch (error) {\n"
+    "    const area = document.createElement('textarea');\n"
+    "    area.value = text; document.body.appendChild(area); area.select();\n"
+    "    document.execCommand('copy'); area.remove();\n"
+    "  }\n"
+    "  return m.copied;\n"
+    "}"
+)
+BROWSER_LANGUAGE_JS = (
+    "() => (navigator.language || 'en').toLowerCase().startsWith('es') ? 'Español' : 'English'"
+)
 
 
 def message_text(message: dict[str, Any]) -> str:
@@ -48,75 +164,265 @@ def message_text(message: dict[str, Any]) -> str:
     return ""
 
 
-def sources_html(answer: Answer) -> str:
-    """Each citation: number, title, publisher and date, then the cited passage."""
+def _details(passage: Passage) -> str:
+    doc = passage.document
+    return " · ".join(html.escape(x) for x in (doc.publisher, doc.published) if x)
+
+
+def sources_html(
+    answer: Answer,
+    language: str = "en",
+    context: Any = None,
+) -> str:
+    """Each citation: number, title, publisher and date; opening it shows the passage
+    highlighted in its surrounding text (`context(passage)` gives before, passage, after)."""
     if not answer.citations:
         return ""
+    text = TEXT[language]
     items = []
     for citation in answer.citations:
         passage = citation.passage
-        doc = passage.document
-        details = " · ".join(html.escape(x) for x in (doc.publisher, doc.published) if x)
+        before, cited, after = context(passage) if context else ("", passage.text, "")
+        where = passage.document.url or passage.document.path or ""
         items.append(
-            f'<div class="source" id="source-{citation.n}">'
-            f"<strong>[{citation.n}] {html.escape(doc.title)}</strong>"
-            + (f"<br><small>{details}</small>" if details else "")
-            + f"<blockquote>{html.escape(passage.text.strip())}</blockquote></div>"
+            f'<li id="source-{citation.n}"><details>'
+            f"<summary><strong>[{citation.n}] {html.escape(passage.document.title)}</strong>"
+            + (f" — {_details(passage)}" if _details(passage) else "")
+            + "</summary>"
+            f'<p class="context">{html.escape(before)}<mark>{html.escape(cited)}</mark>'
+            f"{html.escape(after)}</p>"
+            + (f'<p class="where">{html.escape(where)}</p>' if where else "")
+            + "</details></li>"
         )
-    return '<div class="sources"><h3>Sources</h3>' + "".join(items) + "</div>"
+    return (
+        f'<section class="sources" aria-label="{text["sources"]}">'
+        f'<h3>{text["sources"]}</h3><p class="where">{text["in_context"]}</p>'
+        f"<ol>{''.join(items)}</ol></section>"
+    )
+
+
+def copy_text(answer: Answer, language: str = "en") -> str:
+    """The answer as plain text, then a numbered reference list: ready to paste."""
+    if not answer.citations:
+        return answer.answer
+    lines = [answer.answer, "", TEXT[language]["references"] + ":"]
+    for citation in answer.citations:
+        doc = citation.passage.document
+        parts = [doc.title, doc.publisher, doc.published, doc.url or doc.path]
+        lines.append(f"[{citation.n}] " + ". ".join(p for p in parts if p))
+    return "\n".join(lines)
+
+
+def staff_html(passages: Sequence[Passage], language: str = "en") -> str:
+    """The passages the answer was chosen from, with scores and documents."""
+    text = TEXT[language]
+    rows = "".join(
+        f"<tr><td>{rank}</td><td>{passage.score:.3f}</td>"
+        f"<td><strong>{html.escape(passage.document.title)}</strong><br>"
+        f"<small>{html.escape(passage.section)}{_kind(passage)}</small></td>"
+        f"<td>{html.escape(_clip(passage.text, 320))}</td></tr>"
+        for rank, passage in enumerate(passages, start=1)
+    )
+    return (
+        f'<section class="staff"><h3>{text["staff_title"]}</h3><table>'
+        f"<tr><th>#</th><th>{text['score']}</th><th>{text['col_title']}</th><th></th></tr>"
+        f"{rows}</table></section>"
+    )
+
+
+def _kind(passage: Passage) -> str:
+    return "" if passage.kind == "content" else f" · {passage.kind}"
+
+
+def library_html(documents: Sequence[DocumentInfo], language: str = "en") -> str:
+    text = TEXT[language]
+    rows = "".join(
+        f"<tr><td>{html.escape(d.title)}</td><td>{html.escape(d.publisher or '')}</td>"
+        f"<td>{html.escape(d.published or '')}</td><td>{d.chunks}</td></tr>"
+        for d in documents
+    )
+    return (
+        f'<section class="library"><p>{text["library_intro"]}</p><table>'
+        f"<tr><th>{text['col_title']}</th><th>{text['col_publisher']}</th>"
+        f"<th>{text['col_date']}</th><th>{text['col_passages']}</th></tr>{rows}</table></section>"
+    )
+
+
+def notice(documents: Sequence[DocumentInfo], language: str) -> str:
+    dates = sorted(d.published for d in documents if d.published)
+    text = TEXT[language]
+    span = text["dates"].format(first=dates[0], last=dates[-1]) if dates else ""
+    return text["notice"].format(dates=span)
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 def create_ui(provider: AssistantProvider) -> gr.Blocks:
-    """The chat page; `ask` is also callable through gradio_client."""
+    """The chat page."""
+
+    def documents() -> list[DocumentInfo]:
+        try:
+            return provider.get().documents()
+        except AssistantError:
+            return []
 
     def respond(
-        question: str, messages: list[dict[str, Any]] | None
-    ) -> tuple[list[dict[str, Any]], str, str]:
+        question: str, messages: list[dict[str, Any]] | None, language_name: str
+    ) -> tuple[list[dict[str, Any]], str, str, str, str]:
+        language = LANGUAGES.get(language_name, "en")
         messages = list(messages or [])
         if not question or not question.strip():
-            raise gr.Error("Type a question first.")
+            raise gr.Error(TEXT[language]["empty"])
         history = [
             {"role": m["role"], "content": message_text(m)}
             for m in messages
             if m.get("role") in ("user", "assistant")
         ]
         try:
-            answer = provider.get().ask(question, history[-20:])
+            assistant = provider.get()
+            answer, passages = assistant.consult(question, history[-20:])
+            sources = sources_html(answer, language, assistant.context)
         except AssistantError as error:
             raise gr.Error(str(error)) from None
         messages += [
             {"role": "user", "content": question},
             {"role": "assistant", "content": answer.answer},
         ]
-        return messages, sources_html(answer), ""
-
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as blocks:
-        gr.Markdown(f"# {TITLE}\n{NOTICE}")
-        chatbot = gr.Chatbot(
-            label="Conversation",
-            height=380,
-            render_markdown=False,
-            feedback_options=None,
-            buttons=["copy"],
+        return (
+            messages,
+            sources,
+            staff_html(passages, language),
+            copy_text(answer, language),
+            "",
         )
+
+    def switch(language_name: str) -> tuple[Any, ...]:
+        language = LANGUAGES.get(language_name, "en")
+        text = TEXT[language]
+        docs = documents()
+        return (
+            f"# {text['title']}",
+            notice(docs, language),
+            gr.update(label=text["conversation"]),
+            gr.update(label=text["question"], placeholder=text["placeholder"]),
+            gr.update(value=text["ask"]),
+            gr.update(value=text["copy"]),
+            gr.update(value=text["new"]),
+            gr.update(label=text["staff"]),
+            gr.update(samples=[[q] for q in EXAMPLES[language]], label=text["examples"]),
+            gr.update(label=text["ask_tab"]),
+            gr.update(label=text["library_tab"]),
+            library_html(docs, language),
+        )
+
+    en = TEXT["en"]
+    with gr.Blocks(title=en["title"], analytics_enabled=False) as blocks:
+        # Columns with minimum widths: on a phone the language switch drops below the title.
         with gr.Row():
-            question = gr.Textbox(
-                label="Your question",
-                placeholder="Ask in English or Spanish…",
-                scale=5,
-                max_length=2000,
-                submit_btn=False,
-            )
-            ask = gr.Button("Ask", variant="primary", scale=1, min_width=80)
-        sources = gr.HTML(label="Sources")
-        gr.Examples(examples=[[q] for q in EXAMPLES], inputs=question, label="Try a question")
-        clear = gr.Button("New conversation", variant="secondary", size="sm")
+            with gr.Column(scale=4, min_width=320):
+                title = gr.Markdown(f"# {en['title']}", elem_id="title")
+            with gr.Column(scale=1, min_width=220):
+                language = gr.Radio(
+                    list(LANGUAGES), value="English", label=en["language"], elem_id="language"
+                )
+        notice_box = gr.Markdown(notice([], "en"), elem_id="notice")
+        with gr.Tabs():
+            with gr.Tab(en["ask_tab"], id="ask", elem_id="ask-tab") as ask_tab, gr.Row():
+                with gr.Column(scale=3, min_width=320):
+                    chatbot = gr.Chatbot(
+                        label=en["conversation"],
+                        height=380,
+                        render_markdown=False,
+                        feedback_options=None,
+                        buttons=["copy"],
+                        elem_id="chat",
+                    )
+                    with gr.Row():
+                        question = gr.Textbox(
+                            label=en["question"],
+                            placeholder=en["placeholder"],
+                            scale=5,
+                            min_width=260,
+                            max_length=2000,
+                            elem_id="question",
+                        )
+                        ask = gr.Button(
+                            en["ask"], variant="primary", scale=1, min_width=120, elem_id="ask"
+                        )
+                    sources = gr.HTML(elem_id="sources")
+                    with gr.Row():
+                        copy = gr.Button(en["copy"], size="sm", elem_id="copy")
+                        new = gr.Button(en["new"], size="sm", elem_id="new")
+                    copied = gr.Markdown("", elem_id="copy-status")
+                    examples = gr.Dataset(
+                        components=[question],
+                        samples=[[q] for q in EXAMPLES["en"]],
+                        label=en["examples"],
+                        elem_id="examples",
+                    )
+                    staff = gr.Checkbox(label=en["staff"], value=False, elem_id="staff")
+                with gr.Column(scale=2, min_width=300, visible=False) as staff_panel:
+                    staff_box = gr.HTML(elem_id="staff-panel")
+            with gr.Tab(en["library_tab"], id="library", elem_id="library-tab") as library_tab:
+                library = gr.HTML(elem_id="library")
+        plain = gr.Textbox(visible=False)
 
-        question.submit(respond, [question, chatbot], [chatbot, sources, question], api_name="ask")
-        ask.click(
-            respond, [question, chatbot], [chatbot, sources, question], api_visibility="private"
+        outputs = [chatbot, sources, staff_box, plain, question]
+        question.submit(respond, [question, chatbot, language], outputs, api_name="ask")
+        ask.click(respond, [question, chatbot, language], outputs, api_visibility="private")
+        examples.click(lambda sample: sample[0], examples, question, api_visibility="private").then(
+            respond, [question, chatbot, language], outputs, api_visibility="private"
         )
-        clear.click(
-            lambda: ([], "", ""), None, [chatbot, sources, question], api_visibility="private"
+        new.click(
+            lambda: ([], "", "", "", ""),
+            None,
+            [chatbot, sources, staff_box, plain, copied],
+            api_visibility="private",
+        )
+        copy.click(None, [plain, language], copied, js=COPY_JS, api_visibility="private")
+        staff.change(
+            lambda show: gr.update(visible=show), staff, staff_panel, api_visibility="private"
+        )
+        language.change(
+            switch,
+            language,
+            [
+                title,
+                notice_box,
+                chatbot,
+                question,
+                ask,
+                copy,
+                new,
+                staff,
+                examples,
+                ask_tab,
+                library_tab,
+                library,
+            ],
+            api_visibility="private",
+        )
+        blocks.load(None, None, language, js=BROWSER_LANGUAGE_JS, api_visibility="private")
+        blocks.load(
+            switch,
+            language,
+            [
+                title,
+                notice_box,
+                chatbot,
+                question,
+                ask,
+                copy,
+                new,
+                staff,
+                examples,
+                ask_tab,
+                library_tab,
+                library,
+            ],
+            api_visibility="private",
         )
     return blocks

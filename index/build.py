@@ -133,8 +133,8 @@ def build(
         for doc_id, record in manifest.items()
         if doc_id not in seen
         and record.root in loaded.roots
+        and record.root not in loaded.missing_roots
         and record.path not in failed_paths
-        and record.root not in failed_paths
     ]
 
     store.set_settings(pipeline)

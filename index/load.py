@@ -26,16 +26,24 @@ class LoadResult:
 
     documents: list[Document] = field(default_factory=list)
     failures: list[SourceFileError] = field(default_factory=list)
-    roots: list[str] = field(default_factory=list)
+    roots: list[str] = field(default_factory=list)  # absolute; internal, scopes removals
+    missing_roots: list[str] = field(default_factory=list)
 
 
-def display_path(path: Path) -> str:
-    """A path as shown to people: relative to the project when inside it."""
+def display_path(path: Path, root: Path | None = None) -> str:
+    """A path as shown to people: relative to the project when inside it, else starting at the
+    build root's folder ("corpus/a.txt"), never the server's absolute layout."""
     resolved = path.resolve()
-    try:
-        return resolved.relative_to(PROJECT_ROOT).as_posix()
-    except ValueError:
-        return resolved.as_posix()
+    bases = [PROJECT_ROOT]
+    if root is not None:
+        folder = root if root.is_dir() else root.parent
+        bases.append(folder.resolve().parent)
+    for base in bases:
+        try:
+            return resolved.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return resolved.name
 
 
 def load_documents(paths: Iterable[Path]) -> LoadResult:
@@ -43,9 +51,12 @@ def load_documents(paths: Iterable[Path]) -> LoadResult:
     result = LoadResult()
     for root in paths:
         root = Path(root)
-        result.roots.append(display_path(root))
+        result.roots.append(root.resolve().as_posix())
         if not root.exists():
-            result.failures.append(SourceFileError(display_path(root), "no such file or folder"))
+            result.missing_roots.append(result.roots[-1])
+            result.failures.append(
+                SourceFileError(display_path(root, root), "no such file or folder")
+            )
             continue
         base = root if root.is_dir() else root.parent
         files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
@@ -55,8 +66,9 @@ def load_documents(paths: Iterable[Path]) -> LoadResult:
             if file.name == SOURCES_FILE or any(part.startswith(".") for part in rel.parts):
                 continue
             try:
-                catalog = _catalog(file.parent, catalogs)
-                documents, failures = _load_file(file, rel, catalog.get(file.name, {}))
+                catalog = _catalog(file.parent, catalogs, root)
+                shown = display_path(file, root)
+                documents, failures = _load_file(file, rel, shown, catalog.get(file.name, {}))
             except SourceFileError as error:
                 result.failures.append(error)
                 continue
@@ -68,7 +80,7 @@ def load_documents(paths: Iterable[Path]) -> LoadResult:
 
 
 def _catalog(
-    folder: Path, cache: dict[Path, dict[str, dict[str, Any]]]
+    folder: Path, cache: dict[Path, dict[str, dict[str, Any]]], root: Path
 ) -> dict[str, dict[str, Any]]:
     """The sources.json entries of a folder, keyed by file name (empty when there is none)."""
     if folder not in cache:
@@ -78,9 +90,11 @@ def _catalog(
             try:
                 entries = json.loads(path.read_text(encoding="utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as error:
-                raise SourceFileError(display_path(path), f"not valid JSON ({error})") from None
+                raise SourceFileError(
+                    display_path(path, root), f"not valid JSON ({error})"
+                ) from None
             if not isinstance(entries, list):
-                raise SourceFileError(display_path(path), "must be a JSON list of objects")
+                raise SourceFileError(display_path(path, root), "must be a JSON list of objects")
             cache[folder] = {
                 str(entry["file"]): entry
                 for entry in entries
@@ -90,10 +104,9 @@ def _catalog(
 
 
 def _load_file(
-    file: Path, rel: Path, entry: dict[str, Any]
+    file: Path, rel: Path, shown: str, entry: dict[str, Any]
 ) -> tuple[list[Document], list[SourceFileError]]:
     """One file's documents, and its bad records (JSONL only); raises when the whole file is bad."""
-    shown = display_path(file)
     suffix = file.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise SourceFileError(

@@ -45,6 +45,38 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         default=None, description="Require `Authorization: Bearer <key>` on /api/*."
     )
+    rate_limit: str = Field(
+        default="120/minute",
+        description="Requests per client address on /api/* (`N/second|minute|hour`; empty: off).",
+    )
+    chat_rate_limit: str = Field(
+        default="30/minute", description="Questions per client address in the web chat."
+    )
+    max_body_bytes: int = Field(
+        default=65536, ge=1024, description="Largest request body accepted on /api/*."
+    )
+    cors_origins: str = Field(
+        default="", description="Comma-separated origins allowed to call /api/* from a browser."
+    )
+
+    @field_validator("rate_limit", "chat_rate_limit")
+    @classmethod
+    def _valid_rate(cls, value: str) -> str:
+        from limits import parse
+
+        value = value.strip()
+        if value and value != "0":
+            try:
+                parse(value)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not a rate: use e.g. '120/minute' or '5/second'"
+                ) from None
+        return value
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @field_validator("chroma_url", "api_key", mode="before")
     @classmethod

@@ -95,7 +95,7 @@ def copy_knowledge(target: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return copy_knowledge(tmp_path_factory.mktemp("corpus"))
+    return copy_knowledge(tmp_path_factory.mktemp("knowledge", numbered=False))
 
 
 @pytest.fixture(scope="session")
@@ -151,3 +151,52 @@ def make_pdf(path: Path, lines: list[str]) -> Path:
     )
     path.write_bytes(out)
     return path
+
+
+# -- one real server, shared by the HTTP, gradio_client and browser tests ---------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def server(index_settings, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """`python app.py` on a free port over the session index; yields (url, log file)."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    env["ASSISTANT_DATA_DIR"] = str(index_settings.data_dir)
+    env["ASSISTANT_CHAT_RATE_LIMIT"] = "1000/minute"  # the tests ask many questions quickly
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "app.py", "--port", str(port)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "server did not become healthy"
+            time.sleep(0.5)
+        yield url, log
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -78,3 +78,13 @@ def test_a_missing_path_is_a_failure_not_a_crash(tmp_path: Path) -> None:
     result = load_documents([tmp_path / "nowhere"])
     assert not result.documents
     assert len(result.failures) == 1 and "no such" in result.failures[0].reason
+
+
+def test_paths_shown_start_at_the_build_folder_never_the_server_layout(tmp_path: Path) -> None:
+    corpus = copy_knowledge(tmp_path / "deep" / "private" / "corpus")
+    result = load_documents([corpus])
+    paths = {doc.metadata["path"] for doc in result.documents}
+    assert paths == {f"corpus/{NILC}", f"corpus/{FACTUALLY}"}
+    assert not any(str(tmp_path) in path for path in paths)
+    single = load_documents([corpus / NILC]).documents[0]
+    assert single.metadata["path"] == f"corpus/{NILC}"

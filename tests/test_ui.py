@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,7 +13,7 @@ from app import create_app
 from assistant import Assistant
 from assistant.core import AssistantProvider
 from assistant.ui import create_ui, sources_html
-from index.settings import PROJECT_ROOT, Settings
+from index.settings import Settings
 
 
 def test_sources_show_title_publisher_date_and_passage(assistant: Assistant) -> None:
@@ -69,49 +63,6 @@ def test_blocks_expose_ask_for_gradio_client(
     assert "/ask" in blocks.get_api_info()["named_endpoints"]
 
 
-# -- one real server -------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server(
-    index_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, Path]]:
-    port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
-    env["ASSISTANT_DATA_DIR"] = str(index_settings.data_dir)
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "server did not become healthy"
-            time.sleep(0.5)
-        yield url, log
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 def test_live_server_answers_over_http(server: tuple[str, Path]) -> None:
     url, _ = server
     response = httpx.post(
@@ -126,12 +77,13 @@ def test_gradio_client_can_chat(server: tuple[str, Path]) -> None:
 
     url, log = server
     client = Client(url, verbose=False)
-    messages, sources, box = client.predict(
-        "When did ICE start its own gang database? (Zephyrine asks)", [], api_name="/ask"
+    messages, sources, _staff, plain, box = client.predict(
+        "When did ICE start its own gang database? (Zephyrine asks)", [], "English", api_name="/ask"
     )
     reply = messages[-1]
     text = reply["content"] if isinstance(reply["content"], str) else reply["content"][0]["text"]
     assert "2010" in text and "[1]" in text
-    assert "National Immigration Law Center" in sources
+    assert "National Immigration Law Center" in sources and "<mark>" in sources
+    assert plain.startswith(text) and "\nSources:\n[1] Untangling the Immigration" in plain
     assert box == ""
     assert "Zephyrine" not in log.read_text()
