@@ -6,12 +6,22 @@ import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from assistant.core import MAX_QUESTION_CHARS, AssistantProvider
+from assistant.core import MAX_QUESTION_CHARS, MAX_TURN_CHARS, AssistantProvider
 from assistant.middleware import install_guards
 from index.errors import (
     AssistantError,
@@ -22,11 +32,36 @@ from index.errors import (
 )
 
 MAX_HISTORY_TURNS = 50
-MAX_TURN_CHARS = 4000
 MAX_API_K = 50
 
+
+# What the API takes as text, stated in the schema itself: no control characters (tab and
+# newlines aside), and for questions at least one character that is not white space.
+_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x85"
+ANY_TEXT = rf"^[^{_CONTROL}]*$"
+SOME_TEXT = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
+
+
+def _strip(value: str) -> str:
+    return value.strip()
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON's 5 and 5.0 are the same integer; "5" and true are not numbers at all."""
+    if isinstance(value, (bool, str)):
+        raise ValueError("must be a whole number, not text or true/false")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+
+
 Text = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)
+    str,
+    StringConstraints(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=SOME_TEXT),
+    AfterValidator(_strip),
 ]
 
 
@@ -35,7 +70,7 @@ class Turn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     role: Literal["user", "assistant"] = Field(description="Who said it.")
-    content: Annotated[str, StringConstraints(max_length=MAX_TURN_CHARS)] = Field(
+    content: Annotated[str, StringConstraints(max_length=MAX_TURN_CHARS, pattern=ANY_TEXT)] = Field(
         description="What was said."
     )
 
@@ -69,7 +104,7 @@ class RetrieveRequest(BaseModel):
         json_schema_extra={"examples": [{"query": "DMV facial recognition", "k": 5}]},
     )
     query: Text = Field(description="What to look for.")
-    k: StrictInt = Field(default=5, ge=1, le=MAX_API_K, description="How many passages (1-50).")
+    k: WholeNumber = Field(default=5, ge=1, le=MAX_API_K, description="How many passages (1-50).")
 
 
 class DocumentOut(BaseModel):
@@ -131,6 +166,7 @@ class ErrorOut(BaseModel):
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing or wrong API key."},
     422: {"model": ErrorOut, "description": "Invalid input."},
+    429: {"model": ErrorOut, "description": "Too many requests from this address (Retry-After)."},
     503: {"model": ErrorOut, "description": "No index yet, or the vector store is unreachable."},
 }
 
@@ -147,8 +183,10 @@ def create_api(provider: AssistantProvider) -> FastAPI:
         ),
     )
     app.state.provider = provider
-    app.include_router(_router(provider))
+    router = _router(provider)
+    app.include_router(router)
     _install_error_handlers(app)
+    app.add_middleware(_ApiPaths, router=router)
     install_guards(app, provider.settings)
     return app
 
@@ -162,8 +200,6 @@ def require_key(
 ) -> None:
     """Checks `Authorization: Bearer <key>` in constant time when ASSISTANT_API_KEY is set."""
     secret = request.app.state.provider.settings.api_key
-    if secret is None:
-        return
     given = credentials.credentials if credentials else ""
     if not secrets.compare_digest(given.encode(), secret.get_secret_value().encode()):
         raise HTTPException(
@@ -174,7 +210,9 @@ def require_key(
 
 
 def _router(provider: AssistantProvider) -> APIRouter:
-    router = APIRouter(prefix="/api", dependencies=[Depends(require_key)], responses=_ERRORS)
+    # The bearer scheme is part of the API (and of its OpenAPI description) only when a key is set.
+    guard = [Depends(require_key)] if provider.settings.api_key else []
+    router = APIRouter(prefix="/api", dependencies=guard, responses=_ERRORS)
 
     @router.get("/health", response_model=HealthOut, summary="Is the index ready?")
     def health() -> Any:
@@ -210,11 +248,49 @@ def _router(provider: AssistantProvider) -> APIRouter:
     return router
 
 
+class _ApiPaths:
+    """Requests under /api/ that no API route takes get 404, or 405 with Allow when the path
+    exists for other methods. Without this, the web chat mounted at `/` would answer them."""
+
+    def __init__(self, app: Any, router: APIRouter) -> None:
+        self.app = app
+        self.routes = [route for route in router.routes if isinstance(route, APIRoute)]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith("/api/"):
+            allowed = sorted(
+                {m for r in self.routes if r.path_regex.match(path) for m in r.methods or ()}
+            )
+            if scope["method"] not in allowed:
+                if allowed:
+                    response = JSONResponse(
+                        status_code=405,
+                        content={"detail": f"method not allowed here: use {', '.join(allowed)}"},
+                        headers={"Allow": ", ".join(allowed)},
+                    )
+                else:
+                    response = JSONResponse(
+                        status_code=404, content={"detail": "no such endpoint: see /docs"}
+                    )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         messages = [_message(item) for item in error.errors()]
         return JSONResponse(status_code=422, content={"detail": "; ".join(messages)})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Any:
+        # FastAPI answers a body it cannot decode (not UTF-8) with a bare 400; API.md says 422.
+        if error.status_code == 400 and request.url.path.startswith("/api/"):
+            detail = "the request body is not valid JSON (it must be UTF-8 text)"
+            return JSONResponse(status_code=422, content={"detail": detail})
+        return await http_exception_handler(request, error)
 
     @app.exception_handler(AssistantError)
     async def assistant_error(request: Request, error: AssistantError) -> JSONResponse:
@@ -234,6 +310,14 @@ def _message(item: Any) -> str:
     message = str(item.get("msg", "is invalid"))
     if kind == "string_too_short":
         message = "must not be empty"
+    elif kind == "value_error":
+        message = message.removeprefix("Value error, ")
+    elif kind == "string_pattern_mismatch":
+        given = item.get("input")
+        if isinstance(given, str) and not given.strip():
+            message = "must not be empty"
+        else:
+            message = "must not contain control characters (or broken Unicode)"
     elif kind == "extra_forbidden":
         message = "is not a field of this request"
     return f"{where}: {message}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +20,7 @@ from index.settings import Settings, enforce_offline
 from index.store import STORE_ERRORS, Store, open_store
 
 MAX_QUESTION_CHARS = 2000
+MAX_TURN_CHARS = 4000
 MAX_K = 100
 ROLES = ("user", "assistant")
 
@@ -148,15 +150,29 @@ class Assistant:
         }
 
 
-def _text(value: Any, name: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{name} must be text")
+# NUL and other control characters (tab and newlines aside) and lone UTF-16 surrogates are not
+# text: JSON allows them, the tokenizers and the store do not.
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x85\ud800-\udfff]")
+
+
+def check_text(value: str, name: str, max_chars: int = MAX_QUESTION_CHARS) -> str:
+    """The text stripped, or InvalidInputError saying what is wrong with it."""
     value = value.strip()
     if not value:
         raise InvalidInputError(f"{name} must not be empty")
-    if len(value) > MAX_QUESTION_CHARS:
-        raise InvalidInputError(f"{name} is too long: at most {MAX_QUESTION_CHARS} characters")
+    if len(value) > max_chars:
+        raise InvalidInputError(f"{name} is too long: at most {max_chars} characters")
+    if _NOT_TEXT.search(value):
+        raise InvalidInputError(
+            f"{name} contains characters that are not text (control characters or broken Unicode)"
+        )
     return value
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{name} must be text")
+    return check_text(value, name)
 
 
 def _turn(turn: Turn | dict[str, Any]) -> Turn:
@@ -167,6 +183,8 @@ def _turn(turn: Turn | dict[str, Any]) -> Turn:
     content = turn.get("content")
     if not isinstance(content, str):
         raise InvalidInputError("each history turn needs text content")
+    if content.strip():
+        check_text(content, "a history turn", MAX_TURN_CHARS)
     return Turn(role=str(turn["role"]), content=content)
 
 

@@ -16,7 +16,6 @@ so `score` always falls with rank.
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -24,7 +23,6 @@ from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import BaseNode, MetadataMode
-from llama_index.core.vector_stores.types import VectorStoreQuery
 
 from assistant.evidence import Evidence, Sentence
 from assistant.lexical import LexicalIndex
@@ -33,6 +31,15 @@ from assistant.types import DocumentRef, Passage
 from index.chunk import CONTENT, NAVIGATION, QUESTIONS, ranking_text
 from index.errors import StoreUnavailableError
 from index.store import STORE_ERRORS, Store
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The passages of the last completed build that readers use, and their BM25 index."""
+
+    revision: str
+    lexical: LexicalIndex
+    valid: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -87,26 +94,51 @@ class HybridRetriever:
         self.multilingual = multilingual
         self.evidence = evidence
         self.refresh_seconds = refresh_seconds
-        self._lexical: LexicalIndex | None = None
-        self._revision: str | None = None
+        self._snapshot: Snapshot | None = None
         self._checked = 0.0
+        self._stale = False
         self._lock = threading.Lock()
 
     def lexical(self) -> LexicalIndex:
-        """The BM25 index of the current passages, rebuilt after a build changed the store."""
-        now = time.monotonic()
-        if self._lexical is not None and now - self._checked < self.refresh_seconds:
-            return self._lexical
+        """The BM25 index of the passages of the last completed build."""
+        return self.snapshot().lexical
+
+    def snapshot(self) -> Snapshot:
+        """What the last completed build left: the passages readers may use, and their BM25
+        index. Refreshed when another build completes (its revision changes) or when a passage
+        it listed has gone; an embedded store is reopened first to see the new vectors."""
+        snapshot = self._snapshot
+        due = time.monotonic() - self._checked >= self.refresh_seconds
+        if snapshot is not None and not due and not self._stale:
+            return snapshot
         with self._lock:
-            if self._lexical is None or time.monotonic() - self._checked >= self.refresh_seconds:
+            snapshot = self._snapshot
+            if (
+                snapshot is None
+                or self._stale
+                or time.monotonic() - self._checked >= self.refresh_seconds
+            ):
                 revision = self._guard(self.store.revision)
-                if self._lexical is None or revision != self._revision:
-                    nodes = self._guard(self.store.passages)
-                    texts = [ranking_text(node) for node in nodes]
-                    self._lexical = LexicalIndex([node.node_id for node in nodes], texts)
-                    self._revision = revision
+                if snapshot is None or self._stale or revision != snapshot.revision:
+                    if snapshot is not None:
+                        self._guard(self.store.reopen)
+                    snapshot = self._take_snapshot(revision)
+                    self._snapshot = snapshot
+                    self._stale = False
                 self._checked = time.monotonic()
-            return self._lexical
+            return snapshot
+
+    def _take_snapshot(self, revision: str) -> Snapshot:
+        manifest = self._guard(self.store.manifest)
+        nodes = [
+            node
+            for node in self._guard(self.store.passages)
+            if (record := manifest.get(str(node.metadata.get("doc_id"))))
+            and record.hash == node.metadata.get("doc_hash")
+        ]
+        ids = [node.node_id for node in nodes]
+        lexical = LexicalIndex(ids, [ranking_text(node) for node in nodes])
+        return Snapshot(revision, lexical, frozenset(ids))
 
     def retrieve(self, query: Query | str, k: int = 5) -> list[Passage]:
         """The k best passages for the query, best first."""
@@ -125,30 +157,27 @@ class HybridRetriever:
         reranked = [replace(p, score=1.0 + max(best.get(p.id, 0.0), 0.0)) for p in pool]
         return (reranked + fused[depth:])[:k], sentences
 
-    def fuse(self, query: Query, k: int) -> list[Passage]:
-        """Stage 1: the k best passages by weighted reciprocal rank fusion; `score` is fused."""
+    def fuse(self, query: Query, k: int, *, retry: bool = True) -> list[Passage]:
+        """Stage 1: the k best passages by weighted reciprocal rank fusion; `score` is fused.
+        If a build deleted passages since the snapshot, refresh and ask again, once."""
         weights = WEIGHTS[query.language]
         n = max(k, CANDIDATES)
         english_vector = self.english.get_query_embedding(query.text)
         multilingual_vector = self.multilingual.get_query_embedding(query.text)
-        lexical = self.lexical()
-
-        def dense() -> tuple[Any, list[tuple[str, float]]]:
-            english = self.store.vector_store.query(
-                VectorStoreQuery(query_embedding=english_vector, similarity_top_k=n)
-            )
-            return english, self.store.query_multilingual(multilingual_vector, n)
-
-        english, multilingual = self._guard(dense)
+        snapshot = self.snapshot()
+        english = self._guard(self.store.query_english, english_vector, n)
+        multilingual = self._guard(self.store.query_multilingual, multilingual_vector, n)
+        expected = min(n, len(snapshot.valid))
+        if retry and len(english) < expected:  # records another process deleted: refresh
+            self._stale = True
+            return self.fuse(query, k, retry=False)
+        # Only passages of the last completed build count (not one being written right now).
         rankings = {
             "english": [
-                (node.node_id, 1.0 - _distance(similarity))
-                for node, similarity in zip(
-                    english.nodes or [], english.similarities or [], strict=True
-                )
+                (node.node_id, cos) for node, cos in english if node.node_id in snapshot.valid
             ],
-            "multilingual": multilingual,
-            "lexical": lexical.search(query.text, n),
+            "multilingual": [(i, cos) for i, cos in multilingual if i in snapshot.valid],
+            "lexical": snapshot.lexical.search(query.text, n),
         }
         fused: dict[str, float] = {}
         signals: dict[str, dict[str, float]] = {}
@@ -157,11 +186,15 @@ class HybridRetriever:
             for rank, (passage_id, value) in enumerate(ranking):
                 fused[passage_id] = fused.get(passage_id, 0.0) + weight / (RRF_K + rank + 1)
                 signals.setdefault(passage_id, {})[name] = value
-        nodes = {node.node_id: node for node in english.nodes or []}
+        nodes = {node.node_id: node for node, _ in english}
         missing = [i for i in fused if i not in nodes]
         nodes.update((node.node_id, node) for node in self._guard(self.store.passages, missing))
+        if any(i not in nodes for i in fused):  # a build replaced them since the snapshot
+            self._stale = True
+            if retry:
+                return self.fuse(query, k, retry=False)
         for passage_id in list(fused):
-            if passage_id not in nodes:  # written by a build that is still running
+            if passage_id not in nodes:
                 del fused[passage_id]
                 continue
             kind = str(nodes[passage_id].metadata.get("kind", CONTENT))
@@ -175,8 +208,3 @@ class HybridRetriever:
             return call(*args)
         except STORE_ERRORS as error:
             raise StoreUnavailableError(f"the vector store did not answer: {error}") from error
-
-
-def _distance(similarity: float) -> float:
-    """ChromaVectorStore reports exp(-distance); with cosine space, distance = 1 - cosine."""
-    return -math.log(max(similarity, 1e-12))

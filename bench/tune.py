@@ -19,7 +19,6 @@ from index.settings import enforce_offline
 
 enforce_offline()
 
-from llama_index.core.vector_stores.types import VectorStoreQuery  # noqa: E402
 
 from assistant.core import Assistant  # noqa: E402
 from assistant.eval import Question, contains_any, read_questions  # noqa: E402
@@ -30,14 +29,10 @@ from assistant.retrieve import KIND_FACTOR  # noqa: E402
 def rankings(assistant: Assistant, question: Question, n: int) -> dict[str, list[str]]:
     retriever = assistant.retriever
     query = analyse(question.question, [Turn(**t) for t in question.history])
-    dense = assistant.store.vector_store.query(
-        VectorStoreQuery(
-            query_embedding=retriever.english.get_query_embedding(query.text), similarity_top_k=n
-        )
-    )
+    dense = assistant.store.query_english(retriever.english.get_query_embedding(query.text), n)
     vector = retriever.multilingual.get_query_embedding(query.text)
     return {
-        "english": [node.node_id for node in dense.nodes or []],
+        "english": [node.node_id for node, _ in dense],
         "multilingual": [i for i, _ in assistant.store.query_multilingual(vector, n)],
         "lexical": [i for i, _ in retriever.lexical().search(query.text, n)],
         "language": [query.language],

@@ -66,14 +66,21 @@ def _status(settings: Settings, as_json: bool) -> int:
         print(json.dumps(status, indent=2) if as_json else f"no index: {error}")
         return 1
     documents, chunks = store.count()
+    interrupted = store.interrupted()
     status = {
         "documents": documents,
         "chunks": chunks,
         "store": where,
         "collection": settings.collection,
         "ready": chunks > 0,
+        "interrupted": interrupted,
         **store.settings(),
     }
+    if interrupted:
+        status["note"] = (
+            "a build is running or was stopped before it finished; answers use the documents"
+            " it completed. Run `python -m index build` to finish it."
+        )
     if as_json:
         print(json.dumps(status, indent=2))
     else:

@@ -1,4 +1,13 @@
-"""Build: load -> chunk -> embed -> store, incrementally by content hash."""
+"""Build: load -> chunk -> embed -> store, incrementally by content hash.
+
+Crash safety: a build marks the index as being built, and clears the mark when it finishes. Per
+group of documents it clears leftovers of an earlier attempt, adds the new passages, then writes
+the documents' manifest entries; passages superseded by a new version are deleted only at the
+end. Readers use only passages whose hash matches the manifest, so at every moment they see each
+document whole, old or new. A build that finds the mark of one that was killed first sweeps away
+every passage that does not match the manifest, so the next build converges to exactly what a
+clean build would produce.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +51,7 @@ class BuildReport:
     failed: list[SourceFileError] = field(default_factory=list)
     chunks_added: int = 0
     chunks_removed: int = 0
+    swept: int = 0  # passages left by an interrupted build and removed
     documents: int = 0
     chunks: int = 0
     seconds: float = 0.0
@@ -59,6 +69,7 @@ class BuildReport:
             "failed": [{"path": f.path, "line": f.line, "reason": f.reason} for f in self.failed],
             "chunks_added": self.chunks_added,
             "chunks_removed": self.chunks_removed,
+            "swept": self.swept,
             "documents": self.documents,
             "chunks": self.chunks,
             "seconds": round(self.seconds, 2),
@@ -68,7 +79,9 @@ class BuildReport:
         return (
             f"{len(self.added)} added, {len(self.updated)} updated, {self.unchanged} unchanged, "
             f"{len(self.removed)} removed, {len(self.failed)} failed; "
-            f"{self.chunks_added} passages written, {self.chunks_removed} removed; "
+            f"{self.chunks_added} passages written, {self.chunks_removed} removed"
+            + (f", {self.swept} left by an interrupted build swept" if self.swept else "")
+            + "; "
             f"index now {self.documents} documents, {self.chunks} passages ({self.seconds:.1f} s)"
         )
 
@@ -137,18 +150,38 @@ def build(
         and record.path not in failed_paths
     ]
 
-    store.set_settings(pipeline)
+    if store.interrupted():
+        report.swept = _sweep(store, manifest)
+    store.set_state(pipeline=pipeline, building=True)
     _write(store, changed, hashes, manifest, report, embed_model, chunk_chars, max_chars, progress)
     if gone:
         store.delete_chunks(record.id for record in gone)
         store.delete_documents(record.id for record in gone)
         report.removed = [record.id for record in gone]
         report.chunks_removed += sum(record.chunks for record in gone)
-    if changed or gone:
-        store.set_settings(pipeline, revision=uuid.uuid4().hex)
+    if changed or gone or report.swept:
+        # Readers switch to the new version when the revision changes; the vectors must be on
+        # disk by then, and the superseded passages may go only after.
+        store.flush()
+        store.set_state(revision=uuid.uuid4().hex)
+        updated = {doc.id_: hashes[doc.id_] for doc in changed if doc.id_ in manifest}
+        store.delete_chunks_by_hash(updated, keep=True)
+    store.set_state(building=False)
     report.documents, report.chunks = store.count()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _sweep(store: Store, manifest: dict[str, DocumentRecord]) -> int:
+    """After an interrupted build: delete every passage that does not belong to the version of
+    its document recorded in the manifest (partial writes, superseded versions, orphans)."""
+    stale = [
+        passage_id
+        for passage_id, (doc_id, digest) in store.passage_keys().items()
+        if doc_id not in manifest or manifest[doc_id].hash != digest
+    ]
+    store.delete_passages(stale)
+    return len(stale)
 
 
 def _stored_hash(manifest: dict[str, DocumentRecord], doc_id: str) -> str | None:
@@ -227,14 +260,14 @@ def _write_group(
     english, multilingual = (model.get_text_embedding_batch(texts) for model in models)
     for node, embedding in zip(nodes, english, strict=True):
         node.embedding = embedding
-    # New passages go in before the old ones go out, so readers always find the document.
+    # New passages go in beside the old ones; readers switch when the manifest entry changes.
     store.add_nodes(nodes, multilingual)
-    store.delete_chunks_by_hash(updated, keep=True)
     counts: dict[str, int] = {}
     for node in nodes:
         counts[node.metadata["doc_id"]] = counts.get(node.metadata["doc_id"], 0) + 1
     records = [_record(doc, hashes[doc.id_], counts.get(doc.id_, 0)) for doc in docs]
-    # The manifest entry is written last: until then the next build sees the document as changed.
+    # The manifest entry is written after the passages: until then the document reads as before,
+    # and the next build sees it as changed.
     store.put_documents(records, [doc.text for doc in docs])
     for doc in docs:
         old = manifest.get(doc.id_)

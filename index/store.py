@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Sequence
+import math
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlparse
 
 import chromadb
 import httpx
 import numpy as np
 from chromadb.api import ClientAPI
-from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import ChromaError, NotFoundError
 from llama_index.core.schema import BaseNode
+from llama_index.core.vector_stores.types import VectorStoreQuery
 from llama_index.core.vector_stores.utils import metadata_dict_to_node
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
@@ -88,77 +90,158 @@ def connect(data_dir: Path, chroma_url: str | None = None) -> ClientAPI:
         raise StoreUnavailableError(f"cannot open the vector store at {where}: {error}") from error
 
 
+class _ReadWriteLock:
+    """Many readers at once, or one writer: queries share the client; reopening it is exclusive."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._readers = 0
+        self._writing = False
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._condition:
+            while self._writing:
+                self._condition.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._readers -= 1
+                self._condition.notify_all()
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._condition:
+            while self._writing or self._readers:
+                self._condition.wait()
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._writing = False
+                self._condition.notify_all()
+
+
 class Store:
     """The passage and document collections of one index."""
 
-    def __init__(self, client: ClientAPI, name: str, *, create: bool) -> None:
-        self.client = client
+    def __init__(
+        self, data_dir: Path, name: str, chroma_url: str | None = None, *, create: bool
+    ) -> None:
+        self.data_dir = data_dir
         self.name = name
+        self.chroma_url = chroma_url
+        self._lock = _ReadWriteLock()
+        self._open(create)
+
+    def _open(self, create: bool) -> None:
+        client = connect(self.data_dir, self.chroma_url)
+        name = self.name
         try:
             if create:
                 cosine: Any = {"hnsw": {"space": "cosine"}}
-                self.chunks = client.get_or_create_collection(
+                chunks = client.get_or_create_collection(
                     name, configuration=cosine, embedding_function=None
                 )
-                self.multilingual = client.get_or_create_collection(
+                multilingual = client.get_or_create_collection(
                     f"{name}-multilingual", configuration=cosine, embedding_function=None
                 )
-                self.documents = client.get_or_create_collection(
+                documents = client.get_or_create_collection(
                     f"{name}-documents", embedding_function=None
                 )
             else:
-                self.chunks = client.get_collection(name, embedding_function=None)
-                self.multilingual = client.get_collection(
+                chunks = client.get_collection(name, embedding_function=None)
+                multilingual = client.get_collection(
                     f"{name}-multilingual", embedding_function=None
                 )
-                self.documents = client.get_collection(f"{name}-documents", embedding_function=None)
+                documents = client.get_collection(f"{name}-documents", embedding_function=None)
         except NotFoundError:
             raise IndexMissingError(
                 f"no index named {name!r} yet: run `python -m index build`"
             ) from None
         except STORE_ERRORS as error:
             raise StoreUnavailableError(f"the vector store is not reachable: {error}") from error
-        self.vector_store = ChromaVectorStore(chroma_collection=self.chunks)
+        self.client = client
+        self.chunks, self.multilingual, self.documents = chunks, multilingual, documents
+        self.vector_store = ChromaVectorStore(chroma_collection=chunks)
 
-    # -- index-wide settings ---------------------------------------------------------------
+    def flush(self) -> None:
+        """Make everything written visible to other processes: an embedded Chroma keeps recent
+        vector-index changes in memory until its client closes."""
+        if self.chroma_url:
+            return
+        with self._lock.writing():
+            cast(Any, self.client).close()
+            self._open(create=True)
+
+    def reopen(self) -> None:
+        """See what another process wrote. An embedded Chroma keeps its vector index in memory
+        per process, so a long-running reader reopens the client after a build elsewhere; a
+        Chroma server is shared by every process and needs nothing."""
+        if self.chroma_url:
+            return
+        with self._lock.writing():
+            # Client.close() exists on the concrete client (chromadb >= 1.5), not on ClientAPI.
+            cast(Any, self.client).close()
+            self._open(create=False)
+
+    # -- index-wide state ------------------------------------------------------------------
 
     def _state(self) -> dict[str, Any]:
-        collection = self.client.get_collection(self.documents.name, embedding_function=None)
-        return dict(collection.metadata or {})
+        with self._lock.reading():
+            collection = self.client.get_collection(self.documents.name, embedding_function=None)
+            return dict(collection.metadata or {})
 
     def settings(self) -> dict[str, Any]:
         """The pipeline settings the index was built with (models, chunker), as stored."""
         return dict(json.loads(self._state().get("pipeline", "{}")))
 
     def revision(self) -> str:
-        """Changes whenever a build writes to the index; readers use it to refresh caches."""
+        """Changes when a build completes; readers then refresh what they hold."""
         return str(self._state().get("revision", ""))
 
-    def set_settings(self, pipeline: dict[str, Any], revision: str | None = None) -> None:
+    def interrupted(self) -> bool:
+        """True while a build runs, and after one that was killed before it finished."""
+        return self._state().get("building") == "1"
+
+    def set_state(
+        self,
+        *,
+        pipeline: dict[str, Any] | None = None,
+        revision: str | None = None,
+        building: bool | None = None,
+    ) -> None:
         state = self._state()
-        self.documents.modify(
-            metadata={
-                "pipeline": json.dumps(pipeline, sort_keys=True),
-                "revision": revision or str(state.get("revision", "")),
-            }
-        )
+        if pipeline is not None:
+            state["pipeline"] = json.dumps(pipeline, sort_keys=True)
+        if revision is not None:
+            state["revision"] = revision
+        if building is not None:
+            state["building"] = "1" if building else "0"
+        with self._lock.reading():
+            self.documents.modify(metadata=state)
 
     # -- documents -------------------------------------------------------------------------
 
     def manifest(self) -> dict[str, DocumentRecord]:
         """Every indexed document by id."""
         records: dict[str, DocumentRecord] = {}
-        offset, total = 0, self.documents.count()
-        while offset < total:
-            page = self.documents.get(include=["metadatas"], limit=_WRITE_BATCH, offset=offset)
-            for doc_id, metadata in zip(page["ids"], page["metadatas"] or [], strict=True):
-                records[doc_id] = DocumentRecord.from_metadata(doc_id, dict(metadata or {}))
-            offset += len(page["ids"]) or total
+        with self._lock.reading():
+            offset, total = 0, self.documents.count()
+            while offset < total:
+                page = self.documents.get(include=["metadatas"], limit=_READ_PAGE, offset=offset)
+                for doc_id, metadata in zip(page["ids"], page["metadatas"] or [], strict=True):
+                    records[doc_id] = DocumentRecord.from_metadata(doc_id, dict(metadata or {}))
+                offset += len(page["ids"]) or total
         return records
 
     def document_text(self, doc_id: str) -> str | None:
         """The full text of an indexed document, or None."""
-        found = self.documents.get(ids=[doc_id], include=["documents"])
+        with self._lock.reading():
+            found = self.documents.get(ids=[doc_id], include=["documents"])
         texts = found["documents"] or []
         return texts[0] if texts else None
 
@@ -166,18 +249,20 @@ class Store:
         if not records:
             return
         metadatas: list[Any] = [{k: v for k, v in asdict(r).items() if k != "id"} for r in records]
-        self.documents.upsert(
-            ids=[r.id for r in records],
-            # The manifest is looked up by id, never searched: a constant 1-d vector will do.
-            embeddings=np.ones((len(records), 1), dtype=np.float32),
-            documents=list(texts),
-            metadatas=metadatas,
-        )
+        with self._lock.reading():
+            self.documents.upsert(
+                ids=[r.id for r in records],
+                # The manifest is looked up by id, never searched: a constant 1-d vector will do.
+                embeddings=np.ones((len(records), 1), dtype=np.float32),
+                documents=list(texts),
+                metadatas=metadatas,
+            )
 
     def delete_documents(self, doc_ids: Iterable[str]) -> None:
         ids = list(doc_ids)
-        for start in range(0, len(ids), _WRITE_BATCH):
-            self.documents.delete(ids=ids[start : start + _WRITE_BATCH])
+        with self._lock.reading():
+            for start in range(0, len(ids), _WRITE_BATCH):
+                self.documents.delete(ids=ids[start : start + _WRITE_BATCH])
 
     # -- passages --------------------------------------------------------------------------
 
@@ -185,28 +270,30 @@ class Store:
         """Add embedded passage nodes and their multilingual embeddings (same ids)."""
         if not nodes:
             return
-        self.vector_store.add(list(nodes))
-        for start in range(0, len(nodes), _WRITE_BATCH):
-            batch = nodes[start : start + _WRITE_BATCH]
-            metadatas: Any = [
-                {"doc_id": n.metadata["doc_id"], "doc_hash": n.metadata["doc_hash"]} for n in batch
-            ]
-            self.multilingual.add(
-                ids=[n.node_id for n in batch],
-                embeddings=np.asarray(multilingual[start : start + _WRITE_BATCH], dtype=np.float32),
-                metadatas=metadatas,
-            )
-
-    def _passage_collections(self) -> tuple[Collection, Collection]:
-        return self.chunks, self.multilingual
+        with self._lock.reading():
+            self.vector_store.add(list(nodes))
+            for start in range(0, len(nodes), _WRITE_BATCH):
+                batch = nodes[start : start + _WRITE_BATCH]
+                metadatas: Any = [
+                    {"doc_id": n.metadata["doc_id"], "doc_hash": n.metadata["doc_hash"]}
+                    for n in batch
+                ]
+                self.multilingual.add(
+                    ids=[n.node_id for n in batch],
+                    embeddings=np.asarray(
+                        multilingual[start : start + _WRITE_BATCH], dtype=np.float32
+                    ),
+                    metadatas=metadatas,
+                )
 
     def delete_chunks(self, doc_ids: Iterable[str]) -> None:
         """Delete every passage of these documents."""
         ids = list(doc_ids)
-        for start in range(0, len(ids), 100):
-            where: Any = {"doc_id": {"$in": ids[start : start + 100]}}
-            for collection in self._passage_collections():
-                collection.delete(where=where)
+        with self._lock.reading():
+            for start in range(0, len(ids), 100):
+                where: Any = {"doc_id": {"$in": ids[start : start + 100]}}
+                for collection in (self.chunks, self.multilingual):
+                    collection.delete(where=where)
 
     def delete_chunks_by_hash(self, hashes: dict[str, str], *, keep: bool) -> None:
         """keep=True: delete passages of these documents not built from the given hash;
@@ -216,48 +303,92 @@ class Store:
             {"$and": [{"doc_id": doc_id}, {"doc_hash": {operator: digest}}]}
             for doc_id, digest in hashes.items()
         ]
-        for start in range(0, len(clauses), 100):
-            batch = clauses[start : start + 100]
-            for collection in self._passage_collections():
-                collection.delete(where=batch[0] if len(batch) == 1 else {"$or": batch})
+        with self._lock.reading():
+            for start in range(0, len(clauses), 100):
+                batch = clauses[start : start + 100]
+                for collection in (self.chunks, self.multilingual):
+                    collection.delete(where=batch[0] if len(batch) == 1 else {"$or": batch})
+
+    def passage_keys(self) -> dict[str, tuple[str, str]]:
+        """Every passage id in either collection, with its (document id, content hash)."""
+        keys: dict[str, tuple[str, str]] = {}
+        with self._lock.reading():
+            for collection in (self.chunks, self.multilingual):
+                offset, total = 0, collection.count()
+                while offset < total:
+                    page = collection.get(include=["metadatas"], limit=_READ_PAGE, offset=offset)
+                    for passage_id, meta in zip(page["ids"], page["metadatas"] or [], strict=True):
+                        meta = meta or {}
+                        keys[passage_id] = (
+                            str(meta.get("doc_id", "")),
+                            str(meta.get("doc_hash", "")),
+                        )
+                    offset += len(page["ids"]) or total
+        return keys
+
+    def delete_passages(self, ids: Sequence[str]) -> None:
+        """Delete passages by id from both collections."""
+        with self._lock.reading():
+            for start in range(0, len(ids), _WRITE_BATCH):
+                for collection in (self.chunks, self.multilingual):
+                    collection.delete(ids=list(ids[start : start + _WRITE_BATCH]))
 
     def passages(self, ids: Sequence[str] | None = None) -> list[BaseNode]:
         """Passage nodes by id (in the order given), or all of them when ids is None."""
-        if ids is None:
-            nodes: list[BaseNode] = []
-            offset, total = 0, self.chunks.count()
-            while offset < total:
-                page = self.chunks.get(
-                    limit=_READ_PAGE, offset=offset, include=["documents", "metadatas"]
-                )
-                nodes.extend(_nodes(page))
-                offset += len(page["ids"]) or total
-            return nodes
-        if not ids:
-            return []
-        page = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
+        with self._lock.reading():
+            if ids is None:
+                nodes: list[BaseNode] = []
+                offset, total = 0, self.chunks.count()
+                while offset < total:
+                    page = self.chunks.get(
+                        limit=_READ_PAGE, offset=offset, include=["documents", "metadatas"]
+                    )
+                    nodes.extend(_nodes(page))
+                    offset += len(page["ids"]) or total
+                return nodes
+            if not ids:
+                return []
+            page = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
         by_id = {node.node_id: node for node in _nodes(page)}
         return [by_id[i] for i in ids if i in by_id]
 
+    def query_english(self, embedding: Sequence[float], n: int) -> list[tuple[BaseNode, float]]:
+        """(passage node, cosine similarity) of the n passages closest in the English space."""
+        with self._lock.reading():
+            found = self.vector_store.query(
+                VectorStoreQuery(query_embedding=list(embedding), similarity_top_k=n)
+            )
+        # ChromaVectorStore reports exp(-distance); with cosine space, distance = 1 - cosine.
+        # A reader's in-memory vector index can still hold passages another process deleted:
+        # those come back without their record and are left out.
+        return [
+            (node, 1.0 + math.log(max(similarity, 1e-12)))
+            for node, similarity in zip(found.nodes or [], found.similarities or [], strict=True)
+            if node.metadata.get("doc_id")
+        ]
+
     def query_multilingual(self, embedding: Sequence[float], n: int) -> list[tuple[str, float]]:
         """(passage id, cosine similarity) of the n passages closest in the multilingual space."""
-        found = self.multilingual.query(
-            query_embeddings=np.asarray([embedding], dtype=np.float32),
-            n_results=n,
-            include=["distances"],
-        )
+        with self._lock.reading():
+            found = self.multilingual.query(
+                query_embeddings=np.asarray([embedding], dtype=np.float32),
+                n_results=n,
+                include=["distances"],
+            )
         distances = (found["distances"] or [[]])[0]
         return [(i, 1.0 - float(d)) for i, d in zip(found["ids"][0], distances, strict=True)]
 
     def count(self) -> tuple[int, int]:
         """(documents, passages) in the index."""
-        return self.documents.count(), self.chunks.count()
+        with self._lock.reading():
+            return self.documents.count(), self.chunks.count()
 
     def drop(self) -> None:
-        """Remove both collections (used by `build --rebuild`)."""
-        for name in (self.name, f"{self.name}-multilingual", f"{self.name}-documents"):
-            with contextlib.suppress(NotFoundError):
-                self.client.delete_collection(name)
+        """Remove the index's collections (used by `build --rebuild`)."""
+        with self._lock.reading():
+            for name in (self.name, f"{self.name}-multilingual", f"{self.name}-documents"):
+                with contextlib.suppress(NotFoundError):
+                    self.client.delete_collection(name)
 
 
 def _nodes(page: Any) -> list[BaseNode]:
@@ -272,4 +403,4 @@ def open_store(data_dir: Path, collection: str, chroma_url: str | None, *, creat
     """Open an index; with create=False a missing index raises IndexMissingError."""
     if not create and not chroma_url and not (data_dir / "chroma.sqlite3").exists():
         raise IndexMissingError(f"no index at {data_dir}: run `python -m index build`")
-    return Store(connect(data_dir, chroma_url), collection, create=create)
+    return Store(data_dir, collection, chroma_url, create=create)

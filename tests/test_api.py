@@ -92,7 +92,9 @@ def test_documents_lists_the_corpus(client: TestClient) -> None:
         ("/api/ask", {"question": "ok?", "extra": 1}, "extra: is not a field of this request"),
         ("/api/retrieve", {"query": "x", "k": 0}, "k: Input should be greater than or equal to 1"),
         ("/api/retrieve", {"query": "x", "k": 51}, "k: Input should be less than or equal to 50"),
-        ("/api/retrieve", {"query": "x", "k": "5"}, "k: Input should be a valid integer"),
+        ("/api/retrieve", {"query": "x", "k": "5"}, "k: must be a whole number"),
+        ("/api/retrieve", {"query": "x", "k": True}, "k: must be a whole number"),
+        ("/api/retrieve", {"query": "x", "k": 2.5}, "k: Input should be a valid integer"),
         ("/api/retrieve", {"query": ""}, "query: must not be empty"),
     ],
 )
