@@ -116,6 +116,7 @@ def build(
     chunk_chars: int = DEFAULT_CHUNK_CHARS,
     max_chars: int = DEFAULT_MAX_CHARS,
     progress: bool = False,
+    passages_per_write: int = PASSAGES_PER_WRITE,
 ) -> BuildReport:
     """Bring the index in line with the files under `paths`: add, replace, remove, skip unchanged.
 
@@ -153,7 +154,16 @@ def build(
     if store.interrupted():
         report.swept = _sweep(store, manifest)
     store.set_state(pipeline=pipeline, building=True)
-    _write(store, changed, hashes, manifest, report, embed_model, chunk_chars, max_chars, progress)
+    _write(
+        store,
+        changed,
+        hashes,
+        manifest,
+        report,
+        embed_model,
+        (chunk_chars, max_chars, passages_per_write),
+        progress,
+    )
     if gone:
         store.delete_chunks(record.id for record in gone)
         store.delete_documents(record.id for record in gone)
@@ -212,11 +222,11 @@ def _write(
     manifest: dict[str, DocumentRecord],
     report: BuildReport,
     embed_model: BaseEmbedding | None,
-    chunk_chars: int,
-    max_chars: int,
+    sizes: tuple[int, int, int],
     progress: bool,
 ) -> None:
-    """Chunk, embed and store changed documents in groups; each group is written add-then-swap."""
+    """Chunk, embed and store changed documents in groups of about `per_write` passages."""
+    chunk_chars, max_chars, per_write = sizes
     if not changed:
         return
     models = (embed_model or english_model(), multilingual_model())
@@ -227,7 +237,7 @@ def _write(
             node.metadata["doc_hash"] = hashes[doc.id_]
             node.id_ = f"{doc.id_}#{node.metadata['chunk']}@{hashes[doc.id_][:12]}"
         docs, group_nodes = groups[-1]
-        if group_nodes and len(group_nodes) + len(nodes) > PASSAGES_PER_WRITE:
+        if group_nodes and len(group_nodes) + len(nodes) > per_write:
             groups.append(([], []))
             docs, group_nodes = groups[-1]
         docs.append(doc)

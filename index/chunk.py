@@ -142,6 +142,11 @@ def split_text(
     return passages
 
 
+def heading_spans(text: str, title: str | None = None) -> list[tuple[int, int]]:
+    """Where the headings are: they label passages instead of being passages."""
+    return [(u.start, u.end) for u in _classify(text, _units(text), title) if u.role == "heading"]
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Sentence spans of a piece of plain text (used for questions and answers too)."""
     return _sentences(text, 0, len(text))

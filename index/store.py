@@ -177,6 +177,11 @@ class Store:
             cast(Any, self.client).close()
             self._open(create=True)
 
+    def close(self) -> None:
+        """Release the client (an embedded store writes what it holds in memory)."""
+        with self._lock.writing():
+            cast(Any, self.client).close()
+
     def reopen(self) -> None:
         """See what another process wrote. An embedded Chroma keeps its vector index in memory
         per process, so a long-running reader reopens the client after a build elsewhere; a

@@ -176,6 +176,7 @@ def server(index_settings, tmp_path_factory: pytest.TempPathFactory):  # type: i
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
     env["ASSISTANT_DATA_DIR"] = str(index_settings.data_dir)
     env["ASSISTANT_CHAT_RATE_LIMIT"] = "1000/minute"  # the tests ask many questions quickly
+    env["ASSISTANT_RATE_LIMIT"] = "100000/minute"
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "app.py", "--port", str(port)],
