@@ -19,21 +19,35 @@ from conftest import NILC, copy_knowledge
 
 from assistant import Assistant
 from index.build import build
+from index.chunk import sentence_spans
 from index.settings import PROJECT_ROOT, Settings
 from index.store import open_store
 
-SCIFACT = PROJECT_ROOT.parent / "shared" / "bench" / "scifact" / "corpus.jsonl"
 WORKER = Path(__file__).parent / "helpers" / "build_worker.py"
 PER_WRITE = 4  # small groups, so a build has many points to be killed at
 QUESTION = "When did ICE start its own gang database?"
 
 
-def _scifact(count: int) -> list[dict[str, Any]]:
-    with SCIFACT.open(encoding="utf-8") as lines:
-        return [json.loads(next(lines)) for _ in range(count)]
+def _records(count: int) -> list[dict[str, Any]]:
+    """JSONL records made of the shipped texts' sentences (the suite needs no outside data)."""
+    sentences = [
+        text[start:end]
+        for path in sorted((PROJECT_ROOT / "knowledge").glob("*.txt"))
+        for text in [path.read_text(encoding="utf-8")]
+        for start, end in sentence_spans(text)
+        if end - start > 60
+    ]
+    return [
+        {
+            "_id": f"record-{i}",
+            "title": f"Record {i}",
+            "text": " ".join(sentences[(i * 3 + j) % len(sentences)] for j in range(4)),
+        }
+        for i in range(count)
+    ]
 
 
-RECORDS = _scifact(46)
+RECORDS = _records(46)
 
 
 def write_version(corpus: Path, version: int) -> None:
