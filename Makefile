@@ -43,8 +43,9 @@ test: install $(CHROMIUM)
 screenshot: install $(CHROMIUM)
 	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_browser.py -k cited_answer
 
-bench: install
-	$(BIN)/python -m bench scifact
+# Every benchmark (about 40 minutes on 2 cores); figures printed and written to bench/results/.
+bench: index
+	$(BIN)/python -m bench
 
 lint: install
 	$(BIN)/ruff format --check .

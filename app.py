@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
 
 from index.settings import enforce_offline
 
@@ -10,8 +14,31 @@ enforce_offline()
 
 from fastapi import FastAPI  # noqa: E402
 
-from assistant.core import AssistantProvider  # noqa: E402
+from assistant.core import Assistant, AssistantProvider  # noqa: E402
 from index.errors import AssistantError  # noqa: E402
+
+log = logging.getLogger("assistant.app")
+
+
+@contextlib.asynccontextmanager
+async def load_at_start(app: FastAPI) -> AsyncIterator[None]:
+    """Each server process loads the models and opens the index before it takes requests."""
+    try:
+        assistant = app.state.provider.get()
+        health = assistant.health()
+        log.info("ready: %(documents)d documents, %(chunks)d chunks (%(store)s store)", health)
+    except AssistantError as error:  # the server still starts and answers 503 until fixed
+        log.warning("not ready, answering 503 until fixed: %s", error)
+    else:  # encode the corpus's sentences while nobody is asking yet, not on the first question
+        threading.Thread(target=_warm, args=(assistant,), name="warm", daemon=True).start()
+    yield
+
+
+def _warm(assistant: Assistant) -> None:
+    try:
+        log.info("warm: %d sentences encoded ahead of questions", assistant.warm())
+    except Exception as error:  # only a head start: questions encode what they need anyway
+        log.warning("warm-up stopped: %s", type(error).__name__)
 
 
 def create_app(provider: AssistantProvider | None = None) -> FastAPI:
@@ -22,15 +49,18 @@ def create_app(provider: AssistantProvider | None = None) -> FastAPI:
     from assistant.ui import CSS, create_ui
 
     provider = provider or AssistantProvider()
-    app = create_api(provider)
+    app = create_api(provider, lifespan=load_at_start)
     return gr.mount_gradio_app(app, create_ui(provider), path="/", css=CSS, footer_links=["api"])
 
 
 # uvicorn's own access log would print query strings; ours prints method, path, status, time.
+# The process id tells the workers apart when there are several.
 LOGGING: dict[str, object] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"}
+    },
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
@@ -39,28 +69,36 @@ LOGGING: dict[str, object] = {
     },
 }
 
+EPILOG = """\
+With --workers N, N processes share the port, each loading the models (about 0.5 GB) and
+opening the index once at start-up. uvicorn's own command does the same:
+  uvicorn app:create_app --factory --workers 2 --no-access-log
+(--no-access-log keeps query strings out of the log; this command's log also names processes).
+The web chat needs one worker: a chat request and its result stream must reach the same
+process, which several workers do not ensure. Use --workers for the API."""
+
 
 def main() -> None:
     import uvicorn
 
-    parser = argparse.ArgumentParser(description="Serve the assistant: web chat at /, API at /api.")
+    parser = argparse.ArgumentParser(
+        description="Serve the assistant: web chat at /, API at /api.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     args = parser.parse_args()
-    provider = AssistantProvider()
-    try:
-        provider.get()  # load the model and open the index before the first request
-    except AssistantError as error:  # the server still starts and answers 503 until fixed
-        print(f"warning: {error}")
-    uvicorn.run(
-        create_app(provider),
-        host=args.host,
-        port=args.port,
-        log_config=LOGGING,
-        access_log=False,
-    )
+    if args.workers < 1:
+        parser.error("--workers must be 1 or more")
+    options = {"host": args.host, "port": args.port, "log_config": LOGGING, "access_log": False}
+    if args.workers > 1:  # each worker process builds its own app (and loads its own models)
+        uvicorn.run("app:create_app", factory=True, workers=args.workers, **options)
+    else:
+        uvicorn.run(create_app(), **options)
 
 
 if __name__ == "__main__":

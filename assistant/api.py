@@ -20,6 +20,7 @@ from pydantic import (
     StringConstraints,
 )
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Lifespan
 
 from assistant.core import MAX_QUESTION_CHARS, MAX_TURN_CHARS, AssistantProvider
 from assistant.middleware import install_guards
@@ -171,9 +172,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_api(provider: AssistantProvider) -> FastAPI:
-    """The FastAPI application with the /api routes; the web chat is mounted on it at `/`."""
+def create_api(provider: AssistantProvider, lifespan: Lifespan[FastAPI] | None = None) -> FastAPI:
+    """The FastAPI application with the /api routes; the web chat is mounted on it at `/`.
+    `lifespan` runs in each server process around its requests (app.py loads the models in it)."""
     app = FastAPI(
+        lifespan=lifespan,
         title="Immigration data-sharing assistant",
         version="0.1.0",
         description=(

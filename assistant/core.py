@@ -13,7 +13,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from assistant.answer import Answerer
 from assistant.evidence import Evidence
 from assistant.query import Turn, analyse
-from assistant.retrieve import HybridRetriever
+from assistant.retrieve import HybridRetriever, passage_from_node
 from assistant.types import Answer, DocumentInfo, Passage
 from index.errors import InvalidInputError, StoreUnavailableError
 from index.settings import Settings, enforce_offline
@@ -56,7 +56,7 @@ class Assistant:
         )
         assistant = cls(
             store,
-            english_model(),
+            english_model(settings.encoder, settings.model_dir),
             multilingual_model(),
             e5_model(),
             server=bool(settings.chroma_url),
@@ -87,6 +87,16 @@ class Assistant:
         lexical = self.retriever.lexical()
         answer = self.answerer.answer(query, passages, sentences, lexical, self.covered())
         return answer, passages
+
+    def warm(self, max_passages: int = 5000) -> int:
+        """Encode the sentences of every passage ahead of questions, for an index of at most
+        `max_passages` (the shipped corpus takes seconds; a large one is left to the cache as
+        questions come); returns how many texts were encoded."""
+        snapshot = self.retriever.snapshot()
+        if len(snapshot.valid) > max_passages:
+            return 0
+        passages = [passage_from_node(node, 0.0, {}) for node in self.store.passages()]
+        return self.retriever.evidence.prepare([p for p in passages if p.id in snapshot.valid])
 
     def context(self, passage: Passage, chars: int = 500) -> tuple[str, str, str]:
         """(text before, the passage, text after) from its document, about `chars` either side,

@@ -104,6 +104,10 @@ class EmbeddingCache:
             return np.asarray(self.model.get_text_embedding_batch(list(texts)), dtype=np.float32)
         return np.stack([row for row in rows if row is not None])
 
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
 
 class Evidence:
     """Scores the sentences of candidate passages against a question."""
@@ -113,6 +117,20 @@ class Evidence:
         self.spanish = spanish
         self._english = EmbeddingCache(english)
         self._spanish = EmbeddingCache(spanish)
+
+    def clear(self) -> None:
+        """Forget the cached sentence embeddings (benchmarks measure the uncached path)."""
+        self._english.clear()
+        self._spanish.clear()
+
+    def prepare(self, passages: Sequence[Passage]) -> int:
+        """Encode the quotable sentences (and clauses) of these passages ahead of any question,
+        so that re-ranking them later costs no encoding; returns how many texts that was."""
+        texts = [text for passage in passages for text, _ in quotable(passage)]
+        texts += [clause for text in texts for clause in _clauses(text)]
+        for start in range(0, len(texts), 256):
+            self._english(texts[start : start + 256])
+        return len(texts)
 
     def sentences(
         self, query: Query, passages: Sequence[Passage], lexical: LexicalIndex
@@ -161,12 +179,7 @@ class Evidence:
         """MiniLM cosine of each sentence, or of its best clause: a long sentence joined by a
         semicolon states two things, and the one asked about should not be diluted by the other."""
         scores = self._english(texts) @ question
-        clauses = [
-            (index, clause)
-            for index, text in enumerate(texts)
-            for clause in _CLAUSE.split(text)
-            if len(clause) >= MIN_CLAUSE_CHARS and clause != text
-        ]
+        clauses = [(index, clause) for index, text in enumerate(texts) for clause in _clauses(text)]
         if clauses:
             clause_scores = self._english([c for _, c in clauses]) @ question
             for (index, _), value in zip(clauses, clause_scores, strict=True):
@@ -183,6 +196,11 @@ class Evidence:
             return max(known)
         question = np.asarray(self.spanish.get_query_embedding(query.text), dtype=np.float32)
         return float((self._spanish([s.text for s in sentences]) @ question).max())
+
+
+def _clauses(text: str) -> list[str]:
+    """The parts of a sentence joined by semicolons or dashes, when long enough to stand alone."""
+    return [c for c in _CLAUSE.split(text) if len(c) >= MIN_CLAUSE_CHARS and c != text]
 
 
 def ranking_text_of(passage: Passage) -> str:

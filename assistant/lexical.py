@@ -41,6 +41,12 @@ def tokens(text: str) -> list[str]:
     return list(_stemmer().stemWords(words))
 
 
+@lru_cache(maxsize=65536)
+def _token_set(text: str) -> frozenset[str]:
+    """The tokens of a sentence, kept: the same sentences are scored again and again."""
+    return frozenset(tokens(text))
+
+
 def query_terms(text: str) -> list[str]:
     """The distinct content terms of a question, in order."""
     words = [w for w in _TOKEN.findall(text.lower()) if w not in _STOPWORDS | _QUESTION_WORDS]
@@ -70,14 +76,18 @@ class LexicalIndex:
         if not terms:
             return []
         scores = self.bm25.get_scores(terms)
-        top = np.argsort(-scores, kind="stable")[: min(n, self.size)]
+        if n < self.size:  # the n best without sorting the whole corpus
+            candidates = np.argpartition(-scores, n)[:n]
+            top = candidates[np.lexsort((candidates, -scores[candidates]))]
+        else:
+            top = np.argsort(-scores, kind="stable")
         return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
     def coverage(self, terms: Sequence[str], text: str) -> float:
         """Share of the terms' IDF weight that occurs in text (1.0 = every term is there)."""
         if not terms:
             return 0.0
-        present = set(tokens(text))
+        present = _token_set(text)
         total = sum(self.idf(t) for t in terms)
         return sum(self.idf(t) for t in terms if t in present) / total if total else 0.0
 

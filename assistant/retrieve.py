@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -56,6 +57,7 @@ WEIGHTS["es"] = Weights(english=0.3, multilingual=1.0, lexical=0.4)
 RRF_K = 5
 KIND_FACTOR = {CONTENT: 1.0, NAVIGATION: 0.7, QUESTIONS: 0.3}
 CANDIDATES = 50
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="retrieve")
 RERANK_DEPTH = {"en": 10, "es": 20}  # Spanish needs a deeper pool: stage 1 reads it less well
 
 
@@ -130,14 +132,15 @@ class HybridRetriever:
 
     def _take_snapshot(self, revision: str) -> Snapshot:
         manifest = self._guard(self.store.manifest)
-        nodes = [
-            node
-            for node in self._guard(self.store.passages)
-            if (record := manifest.get(str(node.metadata.get("doc_id"))))
-            and record.hash == node.metadata.get("doc_hash")
-        ]
-        ids = [node.node_id for node in nodes]
-        lexical = LexicalIndex(ids, [ranking_text(node) for node in nodes])
+        ids, texts = [], []
+        pages = self.store.pages()  # a page at a time: only ids and texts are kept
+        while (page := self._guard(next, pages, None)) is not None:
+            for node in page:
+                record = manifest.get(str(node.metadata.get("doc_id")))
+                if record and record.hash == node.metadata.get("doc_hash"):
+                    ids.append(node.node_id)
+                    texts.append(ranking_text(node))
+        lexical = LexicalIndex(ids, texts)
         return Snapshot(revision, lexical, frozenset(ids))
 
     def retrieve(self, query: Query | str, k: int = 5) -> list[Passage]:
@@ -162,11 +165,13 @@ class HybridRetriever:
         If a build deleted passages since the snapshot, refresh and ask again, once."""
         weights = WEIGHTS[query.language]
         n = max(k, CANDIDATES)
+        # The multilingual ranking is computed beside the English one (both encoders and Chroma
+        # release the GIL): on two cores a question waits for the slower of the two, not both.
+        snapshot = self.snapshot()  # first: a refresh may reopen the collections
+        multilingual_ranking = _POOL.submit(self._multilingual, query.text, n)
         english_vector = self.english.get_query_embedding(query.text)
-        multilingual_vector = self.multilingual.get_query_embedding(query.text)
-        snapshot = self.snapshot()
         english = self._guard(self.store.query_english, english_vector, n)
-        multilingual = self._guard(self.store.query_multilingual, multilingual_vector, n)
+        multilingual = multilingual_ranking.result()
         expected = min(n, len(snapshot.valid))
         if retry and len(english) < expected:  # records another process deleted: refresh
             self._stale = True
@@ -201,6 +206,10 @@ class HybridRetriever:
             fused[passage_id] *= KIND_FACTOR.get(kind, 1.0)
         best = sorted(fused, key=lambda i: fused[i], reverse=True)[:k]
         return [passage_from_node(nodes[i], fused[i], signals[i]) for i in best]
+
+    def _multilingual(self, text: str, n: int) -> list[tuple[str, float]]:
+        vector = self.multilingual.get_query_embedding(text)
+        return list(self._guard(self.store.query_multilingual, vector, n))
 
     @staticmethod
     def _guard(call: Any, *args: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,15 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / ".data", description="Where the embedded Chroma store lives."
     )
     collection: str = Field(default="knowledge", description="Chroma collection name.")
+    encoder: Literal["onnx", "onnx-int8", "torch"] = Field(
+        default="onnx",
+        description="How the English model runs: `onnx` (ONNX Runtime, same vectors as PyTorch),"
+        " `onnx-int8` (quantised, questions only) or `torch` (sentence-transformers).",
+    )
+    model_dir: Path = Field(
+        default=PROJECT_ROOT / ".models",
+        description="Where the ONNX export of the packaged model is made, once.",
+    )
     chroma_url: str | None = Field(
         default=None,
         description="Use a Chroma server (`chroma run`) instead of the embedded store.",

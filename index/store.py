@@ -184,13 +184,13 @@ class Store:
 
     def reopen(self) -> None:
         """See what another process wrote. An embedded Chroma keeps its vector index in memory
-        per process, so a long-running reader reopens the client after a build elsewhere; a
-        Chroma server is shared by every process and needs nothing."""
-        if self.chroma_url:
-            return
+        per process, so a long-running reader reopens the client after a build elsewhere. A
+        Chroma server is shared by every process, but `build --rebuild` replaces the
+        collections: they are looked up again by name."""
         with self._lock.writing():
-            # Client.close() exists on the concrete client (chromadb >= 1.5), not on ClientAPI.
-            cast(Any, self.client).close()
+            if not self.chroma_url:
+                # Client.close() exists on the concrete client (chromadb >= 1.5), not ClientAPI.
+                cast(Any, self.client).close()
             self._open(create=False)
 
     # -- index-wide state ------------------------------------------------------------------
@@ -338,19 +338,24 @@ class Store:
                 for collection in (self.chunks, self.multilingual):
                     collection.delete(ids=list(ids[start : start + _WRITE_BATCH]))
 
+    def pages(self) -> Iterator[list[BaseNode]]:
+        """Every passage node, a page at a time (a large index is never all in memory at once)."""
+        with self._lock.reading():
+            total = self.chunks.count()
+        offset = 0
+        while offset < total:
+            with self._lock.reading():
+                page = self.chunks.get(
+                    limit=_READ_PAGE, offset=offset, include=["documents", "metadatas"]
+                )
+            yield _nodes(page)
+            offset += len(page["ids"]) or total
+
     def passages(self, ids: Sequence[str] | None = None) -> list[BaseNode]:
         """Passage nodes by id (in the order given), or all of them when ids is None."""
+        if ids is None:
+            return [node for page in self.pages() for node in page]
         with self._lock.reading():
-            if ids is None:
-                nodes: list[BaseNode] = []
-                offset, total = 0, self.chunks.count()
-                while offset < total:
-                    page = self.chunks.get(
-                        limit=_READ_PAGE, offset=offset, include=["documents", "metadatas"]
-                    )
-                    nodes.extend(_nodes(page))
-                    offset += len(page["ids"]) or total
-                return nodes
             if not ids:
                 return []
             page = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])

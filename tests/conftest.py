@@ -1,4 +1,5 @@
-"""Shared fixtures: offline guard, clean settings, and one index of the corpus built per session."""
+"""Shared fixtures: offline guard, clean settings, one index of the corpus built per session,
+and the real servers (the app, a Chroma server) that tests talk to over loopback."""
 
 from __future__ import annotations
 
@@ -198,6 +199,42 @@ def server(index_settings, tmp_path_factory: pytest.TempPathFactory):  # type: i
             assert time.monotonic() < deadline, "server did not become healthy"
             time.sleep(0.5)
         yield url, log
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Chroma server (`chroma run`) on a free loopback port, for the tests of one module."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
+    assert chroma, "the chroma command comes with the chromadb package"
+    port = free_port()
+    folder = tmp_path_factory.mktemp("chroma-server")
+    process = subprocess.Popen(
+        [chroma, "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, "chroma run exited"
+            assert time.monotonic() < deadline, "chroma run did not start"
+            time.sleep(0.2)
+        yield url
     finally:
         process.terminate()
         process.wait(timeout=30)

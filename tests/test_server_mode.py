@@ -1,58 +1,16 @@
-"""Server mode: the same build and the same answers against a real `chroma run` server."""
+"""Server mode: the same build and the same answers against a real `chroma run` server
+(the `chroma_url` fixture in conftest.py)."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from assistant import Assistant
 from index.build import build
 from index.settings import Settings
 from index.store import open_store
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Chroma server on loopback, started for these tests."""
-    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
-    assert chroma, "the chroma command comes with the chromadb package"
-    port = _free_port()
-    folder = tmp_path_factory.mktemp("chroma-server")
-    process = subprocess.Popen(
-        [chroma, "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, "chroma run exited"
-            assert time.monotonic() < deadline, "chroma run did not start"
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +51,23 @@ def test_server_health_and_documents(server_assistant: Assistant) -> None:
     health = server_assistant.health()
     assert health["status"] == "ok" and health["store"] == "server" and health["documents"] == 2
     assert {d.chunks > 0 for d in server_assistant.documents()} == {True}
+
+
+def test_a_rebuild_on_the_server_is_picked_up_by_running_readers(
+    chroma_url: str, corpus: Path
+) -> None:
+    """`build --rebuild` drops and recreates the collections; a reader that was serving before
+    answers from the new ones once the build is done, without a restart."""
+    settings = Settings(chroma_url=chroma_url, collection="knowledge-rebuilt")
+    store = open_store(settings.data_dir, settings.collection, settings.chroma_url, create=True)
+    assert build([corpus], store).ok
+    reader = Assistant.load(settings)
+    reader.retriever.refresh_seconds = 0.0
+    question = "When did ICE start its own gang database?"
+    before = reader.ask(question)
+    store.drop()
+    store = open_store(settings.data_dir, settings.collection, settings.chroma_url, create=True)
+    assert build([corpus], store).ok
+    after = reader.ask(question)
+    assert after.answered and after.to_dict() == before.to_dict()
+    assert reader.health()["status"] == "ok"
