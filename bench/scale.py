@@ -155,26 +155,11 @@ def format_table(result: dict[str, Any]) -> str:
         "peak MB",
         "ready s",
     ]
-    split = result.get("in_process")
-    if split:
-        rows.append(
-            [
-                "in process: stage 1 (fused rankings) alone",
-                split["stage1"]["p50_ms"],
-                split["stage1"]["p95_ms"],
-                "",
-                "",
-                "",
-            ]
-        )
-        rows.append(
-            [
-                "in process: Assistant.retrieve (+ sentence re-rank)",
-                split["retrieve"]["p50_ms"],
-                split["retrieve"]["p95_ms"],
-                "",
-                "",
-                "",
-            ]
-        )
+    labels = {
+        "stage1": "in process: stage 1 (fused rankings) alone",
+        "retrieve": "in process: Assistant.retrieve (+ sentence re-rank)",
+    }
+    for key, label in labels.items():
+        if figures := result.get("in_process", {}).get(key):
+            rows.append([label, figures["p50_ms"], figures["p95_ms"], "", "", ""])
     return table(header, rows) + "\ntargets: p95 <= 100 ms, RSS <= 1,536 MB"

@@ -9,6 +9,7 @@ import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,6 +158,24 @@ def make_pdf(path: Path, lines: list[str]) -> Path:
 # -- one real server, shared by the HTTP, gradio_client and browser tests ---------------------
 
 
+def wait_until_up(url: str, process: Any, seconds: float, log: Path | None = None) -> None:
+    """Poll `url` until it answers 200; fail if the process exits first or time runs out."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, log.read_text() if log else f"{url}: the process exited"
+        assert time.monotonic() < deadline, f"{url} did not answer 200 within {seconds} s"
+        time.sleep(0.3)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -168,9 +187,6 @@ def server(index_settings, tmp_path_factory: pytest.TempPathFactory):  # type: i
     """`python app.py` on a free port over the session index; yields (url, log file)."""
     import subprocess
     import sys
-    import time
-
-    import httpx
 
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
@@ -188,16 +204,7 @@ def server(index_settings, tmp_path_factory: pytest.TempPathFactory):  # type: i
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "server did not become healthy"
-            time.sleep(0.5)
+        wait_until_up(f"{url}/api/health", process, 120, log)
         yield url, log
     finally:
         process.terminate()
@@ -209,9 +216,6 @@ def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Chroma server (`chroma run`) on a free loopback port, for the tests of one module."""
     import subprocess
     import sys
-    import time
-
-    import httpx
 
     chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
     assert chroma, "the chroma command comes with the chromadb package"
@@ -224,16 +228,7 @@ def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, "chroma run exited"
-            assert time.monotonic() < deadline, "chroma run did not start"
-            time.sleep(0.2)
+        wait_until_up(f"{url}/api/v2/heartbeat", process, 60)
         yield url
     finally:
         process.terminate()

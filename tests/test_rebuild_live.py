@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import NILC, copy_knowledge, free_port
+from conftest import NILC, copy_knowledge, free_port, wait_until_up
 
 from index.settings import PROJECT_ROOT
 
@@ -43,15 +43,7 @@ def test_answers_continue_through_a_rebuild(tmp_path: Path) -> None:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
+        wait_until_up(f"{url}/api/health", server, 120)
 
         answers: list[str] = []
         stop = threading.Event()
