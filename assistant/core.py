@@ -88,15 +88,21 @@ class Assistant:
         answer = self.answerer.answer(query, passages, sentences, lexical, self.covered())
         return answer, passages
 
-    def warm(self, max_passages: int = 5000) -> int:
+    def warm(self, max_passages: int = 5000, max_multilingual: int = 500) -> int:
         """Encode the sentences of every passage ahead of questions, for an index of at most
-        `max_passages` (the shipped corpus takes seconds; a large one is left to the cache as
-        questions come); returns how many texts were encoded."""
+        `max_passages` (and their slower multilingual-e5 vectors up to `max_multilingual`): the
+        shipped corpus takes seconds, a large index is left to the cache as questions come.
+        Returns how many texts were encoded."""
         snapshot = self.retriever.snapshot()
         if len(snapshot.valid) > max_passages:
             return 0
-        passages = [passage_from_node(node, 0.0, {}) for node in self.store.passages()]
-        return self.retriever.evidence.prepare([p for p in passages if p.id in snapshot.valid])
+        passages = [
+            passage
+            for node in self.store.passages()
+            if (passage := passage_from_node(node, 0.0, {})).id in snapshot.valid
+        ]
+        multilingual = len(passages) <= max_multilingual
+        return self.retriever.evidence.prepare(passages, multilingual=multilingual)
 
     def context(self, passage: Passage, chars: int = 500) -> tuple[str, str, str]:
         """(text before, the passage, text after) from its document, about `chars` either side,

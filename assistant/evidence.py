@@ -123,14 +123,21 @@ class Evidence:
         self._english.clear()
         self._spanish.clear()
 
-    def prepare(self, passages: Sequence[Passage]) -> int:
+    def prepare(self, passages: Sequence[Passage], *, multilingual: bool = False) -> int:
         """Encode the quotable sentences (and clauses) of these passages ahead of any question,
-        so that re-ranking them later costs no encoding; returns how many texts that was."""
-        texts = [text for passage in passages for text, _ in quotable(passage)]
-        texts += [clause for text in texts for clause in _clauses(text)]
-        for start in range(0, len(texts), 256):
-            self._english(texts[start : start + 256])
-        return len(texts)
+        so that scoring them later costs no encoding; with `multilingual`, also their
+        multilingual-e5 vectors (slow to make: Spanish questions and the answers' relevance check
+        read them). Returns how many texts were encoded."""
+        sentences = [text for passage in passages for text, _ in quotable(passage)]
+        english = sentences + [clause for text in sentences for clause in _clauses(text)]
+        batches = [(self._english, english)]
+        if multilingual:
+            contexts = [ranking_text_of(p) for p in passages if p.kind != QUESTIONS]
+            batches.append((self._spanish, sentences + contexts))
+        for cache, texts in batches:
+            for start in range(0, len(texts), 256):
+                cache(texts[start : start + 256])
+        return sum(len(texts) for _, texts in batches)
 
     def sentences(
         self, query: Query, passages: Sequence[Passage], lexical: LexicalIndex
