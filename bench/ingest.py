@@ -43,8 +43,9 @@ def run(n: int = ABSTRACTS) -> dict[str, Any]:
     folder = DATA / "ingest"
     shutil.rmtree(folder, ignore_errors=True)
     corpus = sample(folder, n)
-    texts = [doc.text for doc in load_documents([corpus]).documents]
-    passages = [ranking_text(node) for node in split_documents(load_documents([corpus]).documents)]
+    documents = load_documents([corpus]).documents
+    texts = [doc.text for doc in documents]
+    passages = [ranking_text(node) for node in split_documents(documents)]
 
     raw_model = SentenceTransformer(str(get_model_path()), device="cpu")
     english, multilingual = english_model(passages=True), multilingual_model()
