@@ -25,12 +25,13 @@ BENCHMARKS = ("versus", "coldstart", "ingest", "scifact", "scale")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("which", choices=["all", *BENCHMARKS], nargs="*", default=["all"])
+    parser.add_argument("which", choices=["all", *BENCHMARKS], nargs="*", default="all")
     parser.add_argument(
         "--fresh", action="store_true", help="scifact: rebuild the index from nothing, timed"
     )
     args = parser.parse_args(argv)
-    chosen = BENCHMARKS if "all" in args.which else tuple(args.which)
+    which = [args.which] if isinstance(args.which, str) else args.which  # the default is "all"
+    chosen = BENCHMARKS if "all" in which else tuple(which)
     for name in chosen:
         module = importlib.import_module(f"bench.{name}")
         print(f"\n== {name}: {module.__doc__.splitlines()[0]}", flush=True)

@@ -75,3 +75,29 @@ def test_summary_counts_refusals_and_hits() -> None:
     assert metrics["spanish_hit@3"] == 1.0 and metrics["answered_accuracy"] == 1.0
     assert metrics["refused_unanswerable"] == "1/1" and metrics["false_refusals"] == 0
     assert metrics["invalid_citations"] == 1 and metrics["facts"] == 0.75
+
+
+def test_bench_command_runs_every_benchmark_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make bench` runs `python -m bench` with no arguments: that must mean all of them."""
+    import bench.__main__ as command
+
+    ran: list[str] = []
+
+    class Benchmark:
+        def __init__(self, name: str) -> None:
+            self.name, self.__doc__ = name, f"{name} benchmark"
+
+        def run(self, **options: object) -> dict[str, object]:
+            ran.append(self.name)
+            return {}
+
+        def format_table(self, result: dict[str, object]) -> str:
+            return ""
+
+    monkeypatch.setattr(command.importlib, "import_module", lambda name: Benchmark(name))
+    monkeypatch.setattr(command, "save", lambda name, result: command.PROJECT_ROOT / name)
+    assert command.main([]) == 0
+    assert ran == [f"bench.{name}" for name in command.BENCHMARKS]
+    ran.clear()
+    assert command.main(["scale", "versus"]) == 0
+    assert ran == ["bench.scale", "bench.versus"]
