@@ -3,6 +3,7 @@ and the real servers (the app, a Chroma server) that tests talk to over loopback
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import shutil
@@ -182,33 +183,64 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def server(index_settings, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """`python app.py` on a free port over the session index; yields (url, log file)."""
+def app_environment(**settings: str) -> dict[str, str]:
+    """This process's environment without any ASSISTANT_* variable, plus these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    env.update(settings)
+    return env
+
+
+def build_index(env: dict[str, str]) -> None:
+    """`python -m index build` with this environment, as an operator would run it."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "index", "build", "--quiet"]
+    subprocess.run(command, env=env, check=True, cwd=PROJECT_ROOT)
+
+
+@contextlib.contextmanager
+def app_process(env: dict[str, str], log: Path | None = None) -> Iterator[tuple[str, Any]]:
+    """`python app.py` on a free port with this environment (output to `log`, or dropped);
+    yields its URL and process, and stops it afterwards."""
     import subprocess
     import sys
 
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
-    env["ASSISTANT_DATA_DIR"] = str(index_settings.data_dir)
-    env["ASSISTANT_CHAT_RATE_LIMIT"] = "1000/minute"  # the tests ask many questions quickly
-    env["ASSISTANT_RATE_LIMIT"] = "100000/minute"
-    with log.open("w") as out:
+    with log.open("w") if log else contextlib.nullcontext() as out:
         process = subprocess.Popen(
             [sys.executable, "app.py", "--port", str(port)],
             cwd=PROJECT_ROOT,
             env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            stdout=out or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if out else subprocess.DEVNULL,
         )
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(f"{url}/api/health", process, 120, log)
-        yield url, log
+        yield f"http://127.0.0.1:{port}", process
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture
+def start_app() -> Iterator[Any]:
+    """Starts `python app.py` processes for one test (see app_process); stops them after it."""
+    with contextlib.ExitStack() as stack:
+        yield lambda env, log=None: stack.enter_context(app_process(env, log))
+
+
+@pytest.fixture(scope="session")
+def server(index_settings, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """`python app.py` on a free port over the session index; yields (url, log file)."""
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    env = app_environment(
+        ASSISTANT_DATA_DIR=str(index_settings.data_dir),
+        ASSISTANT_CHAT_RATE_LIMIT="1000/minute",  # the tests ask many questions quickly
+        ASSISTANT_RATE_LIMIT="100000/minute",
+    )
+    with app_process(env, log) as (url, process):
+        wait_until_up(f"{url}/api/health", process, 120, log)
+        yield url, log
 
 
 @pytest.fixture(scope="module")

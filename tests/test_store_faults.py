@@ -3,19 +3,17 @@ message, and it recovers by itself when the server returns."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from conftest import copy_knowledge, free_port
-
-from index.settings import PROJECT_ROOT
+from conftest import app_environment, build_index, copy_knowledge, free_port, wait_until_up
 
 QUESTION = "When did ICE start its own gang database?"
 
@@ -62,29 +60,18 @@ class Chroma:
 
 
 @pytest.mark.slow
-def test_chroma_server_outage_gives_503_and_recovers(tmp_path: Path) -> None:
+def test_chroma_server_outage_gives_503_and_recovers(tmp_path: Path, start_app: Any) -> None:
     chroma = Chroma(tmp_path / "chroma", free_port())
     chroma.start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
-    env.update(
+    env = app_environment(
         ASSISTANT_CHROMA_URL=chroma.url,
         ASSISTANT_KNOWLEDGE_DIR=str(copy_knowledge(tmp_path / "knowledge")),
         ASSISTANT_RATE_LIMIT="0",
     )
-    subprocess.run(
-        [sys.executable, "-m", "index", "build", "--quiet"], env=env, check=True, cwd=PROJECT_ROOT
-    )
-    port = free_port()
-    app = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port)],
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    build_index(env)
+    url, app = start_app(env)
     try:
-        _wait(lambda: httpx.get(f"{url}/api/health", timeout=2).status_code == 200, 120)
+        wait_until_up(f"{url}/api/health", app, 120)
         assert httpx.post(f"{url}/api/ask", json={"question": QUESTION}, timeout=60).json()[
             "answered"
         ]
@@ -109,34 +96,21 @@ def test_chroma_server_outage_gives_503_and_recovers(tmp_path: Path) -> None:
         answer = httpx.post(f"{url}/api/ask", json={"question": QUESTION}, timeout=60).json()
         assert answer["answered"] and "2010" in answer["answer"]
     finally:
-        app.terminate()
-        app.wait(timeout=30)
         if chroma.process and chroma.process.poll() is None:
             chroma.kill()
 
 
 @pytest.mark.slow
-def test_app_started_before_the_store_waits_for_it(tmp_path: Path) -> None:
+def test_app_started_before_the_store_waits_for_it(tmp_path: Path, start_app: Any) -> None:
     chroma = Chroma(tmp_path / "chroma", free_port())
     chroma.start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
-    env.update(
+    env = app_environment(
         ASSISTANT_CHROMA_URL=chroma.url,
         ASSISTANT_KNOWLEDGE_DIR=str(copy_knowledge(tmp_path / "knowledge")),
     )
-    subprocess.run(
-        [sys.executable, "-m", "index", "build", "--quiet"], env=env, check=True, cwd=PROJECT_ROOT
-    )
+    build_index(env)
     chroma.kill()
-    port = free_port()
-    app = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port)],
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    url, _ = start_app(env)
     try:
         _wait(lambda: httpx.get(f"{url}/api/health", timeout=2).status_code == 503, 120)
         chroma.start()
@@ -145,6 +119,4 @@ def test_app_started_before_the_store_waits_for_it(tmp_path: Path) -> None:
             "answered"
         ]
     finally:
-        app.terminate()
-        app.wait(timeout=30)
         chroma.kill()
