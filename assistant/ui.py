@@ -386,43 +386,27 @@ def create_ui(provider: AssistantProvider) -> gr.Blocks:
         staff.change(
             lambda show: gr.update(visible=show), staff, staff_panel, api_visibility="private"
         )
+        # Everything that carries words: relabelled when the language changes, and at page load.
+        labelled = [
+            title,
+            notice_box,
+            chatbot,
+            question,
+            ask,
+            copy,
+            new,
+            staff,
+            examples,
+            ask_tab,
+            library_tab,
+            library,
+        ]
         language.change(
             switch,
             language,
-            [
-                title,
-                notice_box,
-                chatbot,
-                question,
-                ask,
-                copy,
-                new,
-                staff,
-                examples,
-                ask_tab,
-                library_tab,
-                library,
-            ],
+            labelled,
             api_visibility="private",
         )
         blocks.load(None, None, language, js=BROWSER_LANGUAGE_JS, api_visibility="private")
-        blocks.load(
-            switch,
-            language,
-            [
-                title,
-                notice_box,
-                chatbot,
-                question,
-                ask,
-                copy,
-                new,
-                staff,
-                examples,
-                ask_tab,
-                library_tab,
-                library,
-            ],
-            api_visibility="private",
-        )
+        blocks.load(switch, language, labelled, api_visibility="private")
     return blocks
