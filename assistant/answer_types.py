@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from assistant.lexical import tokens
+
 _MONTHS = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
     r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|enero|febrero|marzo|abril|mayo|"
@@ -70,13 +72,14 @@ _ASKS: list[tuple[str, re.Pattern[str]]] = [
     (
         "duration",
         re.compile(
-            r"^\s*(how long|for how long)\b|^\s*how many (seconds|minutes|hours|days|weeks|months|"
-            r"years)\b|^\s*¿?\s*(cuánto tiempo|cuántos (segundos|minutos|días|meses|años)|"
+            r"^\s*(how long|for how long)\b|\bhow many (seconds|minutes|hours|days|weeks|months|"
+            r"years)\b|^\s*¿?\s*(cuánto tiempo)\b|\b(cuántos (segundos|minutos|días|meses|años)|"
             r"cuántas (horas|semanas))\b",
             re.I,
         ),
     ),
-    ("count", re.compile(r"^\s*(how many)\b|^\s*¿?\s*(cuántos|cuántas)\b", re.I)),
+    # anywhere: "Exactly how many ...", "Do you know how many ...", "¿Sabe cuántos ...?"
+    ("count", re.compile(r"\bhow many\b|\b(cuántos|cuántas)\b", re.I)),
 ]
 
 _SUPPLIES: dict[str, re.Pattern[str]] = {
@@ -113,12 +116,20 @@ def expected_answer(question: str) -> str | None:
 
 def supplies(kind: str | None, sentence: str, question: str = "") -> bool:
     """Whether a sentence states the kind of fact asked for (always true when nothing is asked).
-    Numbers the question itself contains ("How many 287(g) agreements ...") do not count."""
+    Numbers the question itself contains ("How many 287(g) agreements ...") do not count.
+    `question` may carry a Spanish question's English gloss, so its words can be matched."""
     if kind is None:
         return True
     for number in set(re.findall(r"\d+", question)):
         sentence = re.sub(rf"\b{number}\b", " ", sentence)
     if kind == "count":
-        # a year is not a count
-        return bool(_SUPPLIES["count"].search(re.sub(r"\b(1[89]|20)\d\d\b", "", sentence)))
+        # A count answers "how many X" when it counts X: "more than 280 immigrants" answers how
+        # many immigrants, "several models" does not answer how many counties. A year is no count.
+        asked = set(tokens(question))
+        sentence = re.sub(r"\b(1[89]|20)\d\d\b", " ", sentence)
+        for number in _SUPPLIES["count"].finditer(sentence):
+            counted = tokens(sentence[number.end() : number.end() + 60])
+            if counted and counted[0] in asked:
+                return True
+        return False
     return bool(_SUPPLIES[kind].search(sentence))

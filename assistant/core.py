@@ -83,6 +83,7 @@ class Assistant:
         """The answer, and the passages it was chosen from (best first), for readers who want
         to see more than the answer."""
         query = analyse(_text(question, "question"), [_turn(turn) for turn in history])
+        query = self.retriever.glossed(query)
         passages, sentences = self.retriever.search(query, self.answerer.settings.passages)
         lexical = self.retriever.lexical()
         answer = self.answerer.answer(query, passages, sentences, lexical, self.covered())
@@ -92,17 +93,19 @@ class Assistant:
         """Encode the sentences of every passage ahead of questions, for an index of at most
         `max_passages` (and their slower multilingual-e5 vectors up to `max_multilingual`): the
         shipped corpus takes seconds, a large index is left to the cache as questions come.
-        Returns how many texts were encoded."""
+        Returns how many texts were encoded. The vocabulary Spanish questions are mapped onto is
+        encoded whatever the size (it is bounded)."""
         snapshot = self.retriever.snapshot()
+        encoded = snapshot.bridge.prepare()
         if len(snapshot.valid) > max_passages:
-            return 0
+            return encoded
         passages = [
             passage
             for node in self.store.passages()
             if (passage := passage_from_node(node, 0.0, {})).id in snapshot.valid
         ]
         multilingual = len(passages) <= max_multilingual
-        return self.retriever.evidence.prepare(passages, multilingual=multilingual)
+        return encoded + self.retriever.evidence.prepare(passages, multilingual=multilingual)
 
     def context(self, passage: Passage, chars: int = 500) -> tuple[str, str, str]:
         """(text before, the passage, text after) from its document, about `chars` either side,

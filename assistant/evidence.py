@@ -5,7 +5,8 @@ as good as its best sentence) and to choose the sentences an answer quotes. Engl
 scored with all-MiniLM-L6-v2 against each sentence plus the share of the question's IDF-weighted
 terms the sentence (with its section heading) contains. Spanish questions are scored with
 multilingual-e5-small against the sentence and its passage, since the English-only signals cannot
-read them. Sentence embeddings are computed on demand and cached, so the index build encodes each
+read them, and with MiniLM reading the question's English gloss (assistant/bridge.py). Sentence
+embeddings are computed on demand and cached, so the index build encodes each
 passage only once.
 """
 
@@ -23,7 +24,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from assistant.lexical import LexicalIndex, query_terms, tokens
 from assistant.query import Query
 from assistant.types import Passage
-from index.chunk import NAVIGATION, QUESTIONS
+from index.chunk import NAVIGATION, QUESTIONS, is_credit_line
 
 # The publisher's own reference markers ("[1] [2]") must never read as our citations.
 _SOURCE_MARKERS = re.compile(r"\s*(?:\[\d{1,3}\]\s*)+(?=[.,;:!?]|$)|(?:\[\d{1,3}\]\s*)+")
@@ -33,12 +34,15 @@ _BULLET = re.compile(r"^\s*(?:[•●▪◦‣·*\-–—]|\(?\d{1,3}[.)])\s+")
 # with that sentence was measured: no better on the question sets, at twice the encoding.)
 _POINTS_BACK = re.compile(r"^(this|these|it|its|they|their|such)\b", re.I)
 
+CREDITS = ("year", "author")  # the kinds of answer a dateline or byline gives
 COVERAGE_WEIGHT = 0.3  # English: sentence score = MiniLM cosine + 0.3 * term coverage
 NAVIGATION_PENALTY = 0.1  # navigation sentences answer only when nothing else comes close
 _CLAUSE = re.compile(r";\s+|\s+[—–]\s+")
 MIN_CLAUSE_CHARS = 40
-SPANISH_ENGLISH_WEIGHT = 0.2  # Spanish: e5(sentence) + e5(passage) + 0.2 * MiniLM + 0.1 * coverage
+# Spanish: e5(sentence) + e5(passage) + 0.2 * MiniLM + 0.1 * coverage + 0.5 * MiniLM(gloss)
+SPANISH_ENGLISH_WEIGHT = 0.2
 SPANISH_COVERAGE_WEIGHT = 0.1
+SPANISH_GLOSS_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class Sentence:
     score: float
     e5: float | None = None  # multilingual-e5 cosine to the question, when computed
     previous: str | None = None  # the sentence it points back to, quoted before it
+    gloss: float = 0.0  # Spanish: what reading the question's English gloss added to `score`
 
     @property
     def quote(self) -> str:
@@ -142,11 +147,14 @@ class Evidence:
     def sentences(
         self, query: Query, passages: Sequence[Passage], lexical: LexicalIndex
     ) -> list[Sentence]:
-        """Every quotable sentence of the passages, scored, best first."""
+        """Every quotable sentence of the passages, scored, best first. Datelines and bylines
+        answer only questions that ask when or by whom."""
+        credits = query.expects in CREDITS
         found = [
             (text, passage, previous)
             for passage in passages
             for text, previous in quotable(passage)
+            if credits or not is_credit_line(text)
         ]
         if not found:
             return []
@@ -156,6 +164,7 @@ class Evidence:
         terms = query_terms(query.text)
         coverage = [lexical.coverage(terms, f"{p.section}\n{text}") for text, p, _ in found]
         e5: list[float | None] = [None] * len(found)
+        glossed = np.zeros(len(found), dtype=np.float32)
         if query.language == "es":
             question = np.asarray(self.spanish.get_query_embedding(query.text), dtype=np.float32)
             sentence_e5 = self._spanish(texts) @ question
@@ -168,6 +177,11 @@ class Evidence:
                 + SPANISH_ENGLISH_WEIGHT * english
                 + SPANISH_COVERAGE_WEIGHT * np.asarray(coverage)
             )
+            if query.gloss:  # the question's words as the index's English words: MiniLM reads it
+                gloss = np.asarray(self.english.get_query_embedding(query.gloss), dtype=np.float32)
+                weight = SPANISH_GLOSS_WEIGHT * query.gloss_share
+                glossed = weight * (self._english(texts) @ gloss)
+                scores = scores + glossed
             e5 = [float(x) for x in sentence_e5]
         else:
             scores = english + COVERAGE_WEIGHT * np.asarray(coverage)
@@ -175,9 +189,9 @@ class Evidence:
             [p.kind == NAVIGATION for _, p, _ in found]
         )
         scored = [
-            Sentence(text, passage, float(en), cov, float(score), sim, previous)
-            for (text, passage, previous), en, cov, score, sim in zip(
-                found, english, coverage, scores, e5, strict=True
+            Sentence(text, passage, float(en), cov, float(score), sim, previous, gloss=float(gl))
+            for (text, passage, previous), en, cov, score, sim, gl in zip(
+                found, english, coverage, scores, e5, glossed, strict=True
             )
         ]
         return sorted(scored, key=lambda s: s.score, reverse=True)

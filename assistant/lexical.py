@@ -35,10 +35,19 @@ def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("english")
 
 
+def words(text: str) -> list[str]:
+    """Lower-cased, stop-word-free word tokens, as written."""
+    return [w for w in _TOKEN.findall(text.lower()) if w not in _STOPWORDS]
+
+
 def tokens(text: str) -> list[str]:
     """Lower-cased, stop-word-free, stemmed word tokens."""
-    words = [w for w in _TOKEN.findall(text.lower()) if w not in _STOPWORDS]
-    return list(_stemmer().stemWords(words))
+    return list(_stemmer().stemWords(words(text)))
+
+
+def content_word(word: str) -> bool:
+    """Whether a lower-cased word carries topic: neither a stop word nor a question word."""
+    return word not in _STOPWORDS and word not in _QUESTION_WORDS
 
 
 @lru_cache(maxsize=65536)
@@ -58,7 +67,13 @@ class LexicalIndex:
 
     def __init__(self, ids: Sequence[str], texts: Sequence[str]) -> None:
         self.ids = list(ids)
-        corpus = [tokens(text) for text in texts]
+        # the words as written, by how many passages use them (assistant/bridge.py reads them)
+        self.words: Counter[str] = Counter()
+        corpus = []
+        for text in texts:
+            written = words(text)
+            self.words.update(set(written))
+            corpus.append(_stemmer().stemWords(written))
         self.size = len(corpus)
         self.df: Counter[str] = Counter(term for doc in corpus for term in set(doc))
         self.bm25 = bm25s.BM25(k1=BM25_K1, b=BM25_B)

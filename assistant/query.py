@@ -28,6 +28,10 @@ class Query:
     expects: str | None  # the kind of answer asked for ("year", "amount", ...), when it is clear
     directive: bool  # an instruction to the system or small talk, not a question about the material
     parts: tuple[Query, ...] = ()  # the questions inside "Who wrote it, and when?", if several
+    # A Spanish question's words as the index's English words (assistant/bridge.py); set by
+    # retrieval, which knows the index's vocabulary.
+    gloss: str = ""
+    gloss_share: float = 0.0  # the share of the question's content words the gloss translates
 
 
 _SPANISH = frozenset(
@@ -57,13 +61,20 @@ _DIRECTIVES = [
         r"\b(ignore|disregard|forget|override|bypass)\b.{0,60}\b(instructions?|prompts?|rules|guidelines)\b",
         r"\b(system prompt|developer mode|jailbreak|api[\s_-]?keys?|your (configuration|settings|"
         r"instructions|prompt|rules)|environment variables?|data folder)\b",
-        r"\b(reveal|print|show|dump|display)\b.{0,40}\b(configuration|config|settings|secrets?|"
-        r"passwords?|keys?|prompt)\b",
+        r"\b(reveal|print|show|dump|display|paste|output|leak)\b.{0,40}\b(configuration|config|"
+        r"settings|secrets?|passwords?|keys?|prompt)\b",
+        # asked to answer without the sources, or for the system's own views
+        r"\b(set aside|put aside|ignore|disregard|forget)\b.{0,40}\b(documents?|sources?|texts?|"
+        r"material) (you were|you've been|you have been) (given|loaded|provided)|"
+        r"\b(what you personally think|your (own |personal )opinion)\b",
         r"\b(olvida|ignora|omite)\b.{0,60}\b(instrucciones|reglas|indicaciones)\b",
         r"\b(muestra|revela|imprime)\b.{0,40}\b(configuración|contraseñas?|claves?|instrucciones)\b",
         r"^\s*(please\s+)?(write|compose|draw|sing|translate|rewrite|paraphrase)\b",
         r"^\s*(please\s+)?(pretend|act as|you are now|from now on|role-?play|imagine you are|"
         r"let'?s play)\b",
+        r"\b(system override|you are no longer (restricted|limited|bound)|(answer|respond) from "
+        r"(your own|general|outside) knowledge|"
+        r"ya no (estás|tienes) (restringido|limitado|límites))\b",
         r"^\s*(por favor\s+)?(finge|actúa como|haz de cuenta|a partir de ahora|ahora eres|"
         r"imagina que eres)\b",
         r"^\s*(por favor\s+)?(escribe|compón|dibuja|canta|traduce)\b",

@@ -25,7 +25,8 @@ from typing import Any
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import BaseNode, MetadataMode
 
-from assistant.evidence import Evidence, Sentence
+from assistant.bridge import MAX_WORDS, Bridge
+from assistant.evidence import EmbeddingCache, Evidence, Sentence
 from assistant.lexical import LexicalIndex
 from assistant.query import Query, analyse
 from assistant.types import DocumentRef, Passage
@@ -41,6 +42,7 @@ class Snapshot:
     revision: str
     lexical: LexicalIndex
     valid: frozenset[str]
+    bridge: Bridge
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ class HybridRetriever:
         self.evidence = evidence
         self.refresh_seconds = refresh_seconds
         self._snapshot: Snapshot | None = None
+        # USE vectors of vocabulary words outlive snapshots: a rebuild re-encodes only new words
+        self._words = EmbeddingCache(multilingual, size=2 * MAX_WORDS)
         self._checked = 0.0
         self._stale = False
         self._lock = threading.Lock()
@@ -141,7 +145,19 @@ class HybridRetriever:
                     ids.append(node.node_id)
                     texts.append(ranking_text(node))
         lexical = LexicalIndex(ids, texts)
-        return Snapshot(revision, lexical, frozenset(ids))
+        return Snapshot(revision, lexical, frozenset(ids), Bridge(lexical.words, self._words))
+
+    def glossed(self, query: Query) -> Query:
+        """A Spanish query (and its parts) with its English gloss; others as they are."""
+        if query.language != "es" or query.gloss:
+            return query
+        bridge = self.snapshot().bridge
+
+        def gloss(query: Query) -> Query:
+            text, share = bridge.gloss(query.text)
+            return replace(query, gloss=text, gloss_share=share)
+
+        return replace(gloss(query), parts=tuple(gloss(part) for part in query.parts))
 
     def retrieve(self, query: Query | str, k: int = 5) -> list[Passage]:
         """The k best passages for the query, best first."""
@@ -149,6 +165,7 @@ class HybridRetriever:
 
     def search(self, query: Query, k: int) -> tuple[list[Passage], list[Sentence]]:
         """The k best passages, and the scored sentences of the re-ranked ones (best first)."""
+        query = self.glossed(query)
         depth = RERANK_DEPTH[query.language]
         fused = self.fuse(query, max(k, depth))
         pool = fused[:depth]

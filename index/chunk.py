@@ -216,6 +216,12 @@ def _role(text: str, unit: Unit, index: int, alone: bool, title: str | None) -> 
     return "heading" if alone and _title_like(line) else "text"
 
 
+def is_credit_line(text: str) -> bool:
+    """A dateline ("Sep 22, 2017") or byline ("By NILC staff"): it says when or by whom,
+    nothing about the subject."""
+    return len(text) <= 80 and bool(_DATELINE.match(text) or _BYLINE.match(text))
+
+
 def _short_navigation(text: str, unit: Unit) -> bool:
     return unit.end - unit.start <= 60 and _is_navigation_heading(text[unit.start : unit.end])
 
