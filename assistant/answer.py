@@ -96,8 +96,7 @@ class Answerer:
         settings = self.settings
         if query.directive or not sentences:
             return []
-        asked = f"{query.question} {query.gloss}"
-        usable = [s for s in sentences if supplies(query.expects, s.text, asked)]
+        usable = [s for s in sentences if supplies(query.expects, s.text, query.asked)]
         if not usable or usable[0].score < sentences[0].score * settings.type_ratio:
             return []
         best = usable[0]
@@ -130,8 +129,7 @@ class Answerer:
             ranked = self.evidence.sentences(part, passages, lexical)
             if part.expects:
                 # A dateline or byline says little by itself: its passage's rank is its relevance.
-                asked = f"{part.question} {part.gloss}"
-                stating = [s for s in ranked if supplies(part.expects, s.quote, asked)]
+                stating = [s for s in ranked if supplies(part.expects, s.quote, part.asked)]
                 if not stating:
                     unanswered.append(part.question)
                     continue

@@ -6,8 +6,7 @@ scored with all-MiniLM-L6-v2 against each sentence plus the share of the questio
 terms the sentence (with its section heading) contains. Spanish questions are scored with
 multilingual-e5-small against the sentence and its passage, since the English-only signals cannot
 read them, and with MiniLM reading the question's English gloss (assistant/bridge.py). Sentence
-embeddings are computed on demand and cached, so the index build encodes each
-passage only once.
+embeddings are computed on demand and cached, so the index build encodes each passage only once.
 """
 
 from __future__ import annotations

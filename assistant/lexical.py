@@ -58,8 +58,8 @@ def _token_set(text: str) -> frozenset[str]:
 
 def query_terms(text: str) -> list[str]:
     """The distinct content terms of a question, in order."""
-    words = [w for w in _TOKEN.findall(text.lower()) if w not in _STOPWORDS | _QUESTION_WORDS]
-    return list(dict.fromkeys(_stemmer().stemWords(words)))
+    kept = [w for w in _TOKEN.findall(text.lower()) if content_word(w)]
+    return list(dict.fromkeys(_stemmer().stemWords(kept)))
 
 
 class LexicalIndex:

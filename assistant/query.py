@@ -33,6 +33,11 @@ class Query:
     gloss: str = ""
     gloss_share: float = 0.0  # the share of the question's content words the gloss translates
 
+    @property
+    def asked(self) -> str:
+        """The question's words, with their English gloss when it has one (for word matching)."""
+        return f"{self.question} {self.gloss}".rstrip()
+
 
 _SPANISH = frozenset(
     """de la que el en los las del se por para con una un es qué cómo cuál cuáles cuándo

@@ -216,10 +216,18 @@ def _role(text: str, unit: Unit, index: int, alone: bool, title: str | None) -> 
     return "heading" if alone and _title_like(line) else "text"
 
 
+# A byline names people or an organisation and nothing else ("By NILC staff", "By Ana Ruiz and
+# J. Lee"); "By contrast, rates rose." is a sentence.
+_CREDIT = re.compile(
+    r"^(?:[Bb]y|[Pp]or)\s+[A-ZÁÉÍÓÚÑ][\w.'’-]*(?:,?\s+(?:[A-ZÁÉÍÓÚÑ][\w.'’-]*|and|y|&|de|del|la|"
+    r"staff|team|editors?|reporters?))*\.?$"
+)
+
+
 def is_credit_line(text: str) -> bool:
-    """A dateline ("Sep 22, 2017") or byline ("By NILC staff"): it says when or by whom,
-    nothing about the subject."""
-    return len(text) <= 80 and bool(_DATELINE.match(text) or _BYLINE.match(text))
+    """A dateline ("Sep 22, 2017", "Checked on November 28, 2025") or a byline ("By NILC
+    staff"): it says when or by whom, nothing about the subject."""
+    return bool((len(text) <= 40 and _DATELINE.match(text)) or _CREDIT.match(text))
 
 
 def _short_navigation(text: str, unit: Unit) -> bool:

@@ -15,6 +15,7 @@ from index.chunk import (
     DEFAULT_MAX_CHARS,
     NAVIGATION,
     QUESTIONS,
+    is_credit_line,
     ranking_text,
     sentence_spans,
     split_documents,
@@ -145,3 +146,19 @@ def test_abbreviations_do_not_end_sentences() -> None:
         "The court decided Trump v. CASA today.",
         "Efrén C. Olivares wrote it.",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "credit"),
+    [
+        ("Sep 22, 2017", True),
+        ("Checked on November 28, 2025", True),
+        ("By NILC staff", True),
+        ("Por Efrén C. Olivares", True),
+        ("By contrast, arrests rose in 2019.", False),
+        ("By 2020, most counties had signed.", False),
+        ("Published studies from 2010 show a rise in cases.", False),
+    ],
+)
+def test_datelines_and_bylines_are_told_from_sentences(text: str, credit: bool) -> None:
+    assert is_credit_line(text) is credit
