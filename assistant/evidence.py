@@ -23,7 +23,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from assistant.lexical import LexicalIndex, query_terms, tokens
 from assistant.query import Query
 from assistant.types import Passage
-from index.chunk import NAVIGATION, QUESTIONS, is_credit_line
+from index.chunk import NAVIGATION, QUESTIONS, is_credit_line, section_and_text
 
 # The publisher's own reference markers ("[1] [2]") must never read as our citations.
 _SOURCE_MARKERS = re.compile(r"\s*(?:\[\d{1,3}\]\s*)+(?=[.,;:!?]|$)|(?:\[\d{1,3}\]\s*)+")
@@ -225,4 +225,4 @@ def _clauses(text: str) -> list[str]:
 
 def ranking_text_of(passage: Passage) -> str:
     """Section heading and passage text, as the index embeds them."""
-    return f"{passage.section}\n\n{passage.text}".strip() if passage.section else passage.text
+    return section_and_text(passage.section, passage.text)

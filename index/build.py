@@ -235,6 +235,8 @@ def _write(
         nodes = split_documents([doc], chunk_chars, max_chars)
         for node in nodes:
             node.metadata["doc_hash"] = hashes[doc.id_]
+            node.excluded_embed_metadata_keys.append("doc_hash")
+            node.excluded_llm_metadata_keys.append("doc_hash")
             node.id_ = f"{doc.id_}#{node.metadata['chunk']}@{hashes[doc.id_][:12]}"
         docs, group_nodes = groups[-1]
         if group_nodes and len(group_nodes) + len(nodes) > per_write:

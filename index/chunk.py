@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from llama_index.core.schema import Document, MetadataMode, NodeRelationship, TextNode
+from llama_index.core.schema import BaseNode, Document, MetadataMode, NodeRelationship, TextNode
 
-CHUNKER_VERSION = "3"
+# 4: the document hash no longer joins the embedded text (ranking_text)
+CHUNKER_VERSION = "4"
 DEFAULT_CHUNK_CHARS = 700
 DEFAULT_MAX_CHARS = 1200
 
@@ -114,9 +115,16 @@ def split_documents(
     return nodes
 
 
-def ranking_text(node: TextNode) -> str:
-    """The text that is embedded and matched for a node: section heading, then passage."""
-    return node.get_content(metadata_mode=MetadataMode.EMBED).strip()
+def ranking_text(node: BaseNode) -> str:
+    """The text that is embedded and matched for a node: section heading, then passage. Built
+    from those two alone, so metadata added later (the build's document hash) never joins it."""
+    section = str(node.metadata.get("section") or "")
+    return section_and_text(section, node.get_content(metadata_mode=MetadataMode.NONE))
+
+
+def section_and_text(section: str, text: str) -> str:
+    """A passage as ranked: its section heading, a blank line, its text."""
+    return f"{section}\n\n{text}".strip() if section else text.strip()
 
 
 def split_text(

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import FACTUALLY, NILC, copy_knowledge
 
 from index.build import build
+from index.chunk import ranking_text, section_and_text
+from index.embed import english_model
 from index.errors import IndexMissingError
+from index.settings import Settings
 from index.store import Store, open_store
 
 
@@ -102,3 +106,17 @@ def test_building_one_folder_leaves_documents_of_other_folders(tmp_path: Path) -
 def test_opening_a_missing_index_says_how_to_build_it(tmp_path: Path) -> None:
     with pytest.raises(IndexMissingError, match="python -m index build"):
         open_store(tmp_path / "nothing", "knowledge", None, create=False)
+
+
+def test_a_passage_is_embedded_from_its_heading_and_text_alone(index_settings: Settings) -> None:
+    """The stored vectors are those of the section heading and passage text, nothing else: no
+    metadata (the document hash the build adds) leaks into what is encoded or matched."""
+    store = open_store(index_settings.data_dir, index_settings.collection, None, create=False)
+    stored = store.chunks.get(include=["embeddings", "metadatas", "documents"])
+    nodes = store.passages(list(stored["ids"]))
+    expected = [section_and_text(str(n.metadata.get("section") or ""), n.text) for n in nodes]
+    assert [ranking_text(n) for n in nodes] == expected
+    assert not any(n.metadata["doc_hash"] in text for n, text in zip(nodes, expected, strict=True))
+    vectors = np.asarray(english_model(passages=True).get_text_embedding_batch(expected))
+    cosines = (vectors * np.asarray(stored["embeddings"])).sum(axis=1)
+    assert cosines.min() > 0.9999
