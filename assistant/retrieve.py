@@ -149,7 +149,7 @@ class HybridRetriever:
 
     def glossed(self, query: Query) -> Query:
         """A Spanish query (and its parts) with its English gloss; others as they are."""
-        if query.language != "es" or query.gloss:
+        if query.language != "es":
             return query
         bridge = self.snapshot().bridge
 
@@ -161,11 +161,11 @@ class HybridRetriever:
 
     def retrieve(self, query: Query | str, k: int = 5) -> list[Passage]:
         """The k best passages for the query, best first."""
-        return self.search(analyse(query) if isinstance(query, str) else query, k)[0]
+        return self.search(self.glossed(analyse(query) if isinstance(query, str) else query), k)[0]
 
     def search(self, query: Query, k: int) -> tuple[list[Passage], list[Sentence]]:
-        """The k best passages, and the scored sentences of the re-ranked ones (best first)."""
-        query = self.glossed(query)
+        """The k best passages, and the scored sentences of the re-ranked ones (best first), for
+        a query already `glossed`."""
         depth = RERANK_DEPTH[query.language]
         fused = self.fuse(query, max(k, depth))
         pool = fused[:depth]
