@@ -407,6 +407,9 @@ def create_ui(provider: AssistantProvider) -> gr.Blocks:
             labelled,
             api_visibility="private",
         )
-        blocks.load(None, None, language, js=BROWSER_LANGUAGE_JS, api_visibility="private")
-        blocks.load(switch, language, labelled, api_visibility="private")
+        # One after the other: two independent load events raced, and under load the labels of
+        # the value before the browser's language was read could arrive last.
+        blocks.load(None, None, language, js=BROWSER_LANGUAGE_JS, api_visibility="private").then(
+            switch, language, labelled, api_visibility="private"
+        )
     return blocks
