@@ -6,7 +6,8 @@ scored with all-MiniLM-L6-v2 against each sentence plus the share of the questio
 terms the sentence (with its section heading) contains. Spanish questions are scored with
 multilingual-e5-small against the sentence and its passage, since the English-only signals cannot
 read them, and with MiniLM reading the question's English gloss (assistant/bridge.py). Sentence
-embeddings are computed on demand and cached, so the index build encodes each passage only once.
+embeddings are computed on demand and cached (or read from the store, when the build was asked to
+store them), so a plain index build encodes each passage only once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,10 +25,8 @@ from assistant.lexical import LexicalIndex, query_terms, tokens
 from assistant.query import Query
 from assistant.types import Passage
 from index.chunk import NAVIGATION, QUESTIONS, is_credit_line, section_and_text
+from index.sentences import clauses, clean_sentence, is_statement
 
-# The publisher's own reference markers ("[1] [2]") must never read as our citations.
-_SOURCE_MARKERS = re.compile(r"\s*(?:\[\d{1,3}\]\s*)+(?=[.,;:!?]|$)|(?:\[\d{1,3}\]\s*)+")
-_BULLET = re.compile(r"^\s*(?:[•●▪◦‣·*\-–—]|\(?\d{1,3}[.)])\s+")
 # A sentence that opens by pointing back ("This information is also kept ...") is quoted with
 # the sentence before it, so the quote can be understood on its own. (Also scoring it together
 # with that sentence was measured: no better on the question sets, at twice the encoding.)
@@ -36,8 +35,6 @@ _POINTS_BACK = re.compile(r"^(this|these|it|its|they|their|such)\b", re.I)
 CREDITS = ("year", "author")  # the kinds of answer a dateline or byline gives
 COVERAGE_WEIGHT = 0.3  # English: sentence score = MiniLM cosine + 0.3 * term coverage
 NAVIGATION_PENALTY = 0.1  # navigation sentences answer only when nothing else comes close
-_CLAUSE = re.compile(r";\s+|\s+[—–]\s+")
-MIN_CLAUSE_CHARS = 40
 # Spanish: e5(sentence) + e5(passage) + 0.2 * MiniLM + 0.1 * coverage + 0.5 * MiniLM(gloss)
 SPANISH_ENGLISH_WEIGHT = 0.2
 SPANISH_COVERAGE_WEIGHT = 0.1
@@ -63,12 +60,6 @@ class Sentence:
         return f"{self.previous} {self.text}" if self.previous else self.text
 
 
-def clean_sentence(text: str) -> str:
-    """A quoted sentence without list bullets or the source's reference markers, on one line."""
-    text = _BULLET.sub("", _SOURCE_MARKERS.sub("", text))
-    return re.sub(r"\s+", " ", text).strip()
-
-
 def quotable(passage: Passage) -> list[tuple[str, str | None]]:
     """The sentences of a passage an answer may quote (statements, not questions or fragments),
     each with the sentence before it when it points back to that one."""
@@ -78,7 +69,7 @@ def quotable(passage: Passage) -> list[tuple[str, str | None]]:
     before: str | None = None
     for start, end in passage.sentences or ((0, len(passage.text)),):
         text = clean_sentence(passage.text[start:end])
-        if len(text) >= 8 and not text.endswith("?") and tokens(text):
+        if is_statement(text) and tokens(text):
             found.append((text, before if before and _POINTS_BACK.match(text) else None))
         before = text
     return found
@@ -94,19 +85,25 @@ class EmbeddingCache:
         self._lock = threading.Lock()
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        with self._lock:
-            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if missing:
-            vectors = np.asarray(self.model.get_text_embedding_batch(missing), dtype=np.float32)
-            with self._lock:
-                self._cache.update(zip(missing, vectors, strict=True))
-                while len(self._cache) > self.size:
-                    self._cache.popitem(last=False)
+        if missing := self.missing(texts):
+            self.put(missing, np.asarray(self.model.get_text_embedding_batch(missing)))
         with self._lock:
             rows = [self._cache.get(t) for t in texts]
         if any(row is None for row in rows):  # evicted by another thread meanwhile
             return np.asarray(self.model.get_text_embedding_batch(list(texts)), dtype=np.float32)
         return np.stack([row for row in rows if row is not None])
+
+    def missing(self, texts: Sequence[str]) -> list[str]:
+        """The texts that have no embedding here, once each."""
+        with self._lock:
+            return [t for t in dict.fromkeys(texts) if t not in self._cache]
+
+    def put(self, texts: Sequence[str], vectors: np.ndarray | Sequence[np.ndarray]) -> None:
+        """Keep these embeddings (made here, or stored by the build)."""
+        with self._lock:
+            self._cache.update(zip(texts, np.asarray(vectors, dtype=np.float32), strict=True))
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
 
     def clear(self) -> None:
         with self._lock:
@@ -132,16 +129,25 @@ class Evidence:
         so that scoring them later costs no encoding; with `multilingual`, also their
         multilingual-e5 vectors (slow to make: Spanish questions and the answers' relevance check
         read them). Returns how many texts were encoded."""
-        sentences = [text for passage in passages for text, _ in quotable(passage)]
-        english = sentences + [clause for text in sentences for clause in _clauses(text)]
+        english = self._english.missing([t for p in passages for t in english_texts(p)])
         batches = [(self._english, english)]
         if multilingual:
+            sentences = [text for passage in passages for text, _ in quotable(passage)]
             contexts = [ranking_text_of(p) for p in passages if p.kind != QUESTIONS]
-            batches.append((self._spanish, sentences + contexts))
+            batches.append((self._spanish, self._spanish.missing(sentences + contexts)))
         for cache, texts in batches:
             for start in range(0, len(texts), 256):
                 cache(texts[start : start + 256])
         return sum(len(texts) for _, texts in batches)
+
+    def unprepared(self, passages: Sequence[Passage]) -> list[Passage]:
+        """The passages whose sentences English questions would still have to encode."""
+        return [p for p in passages if self._english.missing(english_texts(p))]
+
+    def remember(self, vectors: Mapping[str, np.ndarray]) -> None:
+        """Take sentence vectors made ahead of time (stored by the build) as if encoded here."""
+        if vectors:
+            self._english.put(list(vectors), list(vectors.values()))
 
     def sentences(
         self, query: Query, passages: Sequence[Passage], lexical: LexicalIndex
@@ -199,10 +205,10 @@ class Evidence:
         """MiniLM cosine of each sentence, or of its best clause: a long sentence joined by a
         semicolon states two things, and the one asked about should not be diluted by the other."""
         scores = self._english(texts) @ question
-        clauses = [(index, clause) for index, text in enumerate(texts) for clause in _clauses(text)]
-        if clauses:
-            clause_scores = self._english([c for _, c in clauses]) @ question
-            for (index, _), value in zip(clauses, clause_scores, strict=True):
+        parts = [(index, clause) for index, text in enumerate(texts) for clause in clauses(text)]
+        if parts:
+            clause_scores = self._english([c for _, c in parts]) @ question
+            for (index, _), value in zip(parts, clause_scores, strict=True):
                 scores[index] = max(scores[index], value)
         return scores
 
@@ -218,9 +224,10 @@ class Evidence:
         return float((self._spanish([s.text for s in sentences]) @ question).max())
 
 
-def _clauses(text: str) -> list[str]:
-    """The parts of a sentence joined by semicolons or dashes, when long enough to stand alone."""
-    return [c for c in _CLAUSE.split(text) if len(c) >= MIN_CLAUSE_CHARS and c != text]
+def english_texts(passage: Passage) -> list[str]:
+    """What English scoring encodes for a passage: its quotable sentences and their clauses."""
+    sentences = [text for text, _ in quotable(passage)]
+    return sentences + [clause for text in sentences for clause in clauses(text)]
 
 
 def ranking_text_of(passage: Passage) -> str:

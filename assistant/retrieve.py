@@ -8,7 +8,8 @@ QueryFusionRetriever fixes K at 60 and has no per-retriever weights in its RRF m
 here (bench/README.md has the tuning).
 
 Stage 2 re-ranks the top of that list by its best sentence (assistant/evidence.py): a passage
-that contains the sentence that answers beats one that is merely about the same topic. Scores:
+that contains the sentence that answers beats one that is merely about the same topic. Sentence
+vectors come from the cache, from the store when the build made them, or are encoded. Scores:
 re-ranked passages get 1 + their best sentence's score, the rest keep their fused score (< 1),
 so `score` always falls with rank.
 """
@@ -32,6 +33,7 @@ from assistant.query import Query, analyse
 from assistant.types import DocumentRef, Passage
 from index.chunk import CONTENT, NAVIGATION, QUESTIONS, ranking_text
 from index.errors import StoreUnavailableError
+from index.sentences import encoded_texts
 from index.store import STORE_ERRORS, Store
 
 
@@ -43,6 +45,7 @@ class Snapshot:
     lexical: LexicalIndex
     valid: frozenset[str]
     bridge: Bridge
+    factors: dict[str, float]  # the KIND_FACTOR of passages that are not plain content
 
 
 @dataclass(frozen=True)
@@ -136,16 +139,20 @@ class HybridRetriever:
 
     def _take_snapshot(self, revision: str) -> Snapshot:
         manifest = self._guard(self.store.manifest)
-        ids, texts = [], []
-        pages = self.store.pages()  # a page at a time: only ids and texts are kept
+        ids, texts, factors = [], [], {}
+        pages = self.store.pages()  # a page at a time: only ids, texts and kinds are kept
         while (page := self._guard(next, pages, None)) is not None:
             for node in page:
                 record = manifest.get(str(node.metadata.get("doc_id")))
                 if record and record.hash == node.metadata.get("doc_hash"):
                     ids.append(node.node_id)
                     texts.append(ranking_text(node))
+                    factor = KIND_FACTOR.get(str(node.metadata.get("kind", CONTENT)), 1.0)
+                    if factor != 1.0:
+                        factors[node.node_id] = factor
         lexical = LexicalIndex(ids, texts)
-        return Snapshot(revision, lexical, frozenset(ids), Bridge(lexical.words, self._words))
+        bridge = Bridge(lexical.words, self._words)
+        return Snapshot(revision, lexical, frozenset(ids), bridge, factors)
 
     def glossed(self, query: Query) -> Query:
         """A Spanish query (and its parts) with its English gloss; others as they are."""
@@ -169,6 +176,9 @@ class HybridRetriever:
         depth = RERANK_DEPTH[query.language]
         fused = self.fuse(query, max(k, depth))
         pool = fused[:depth]
+        if unprepared := self.evidence.unprepared(pool):  # the build may have stored them
+            wanted = {p.id: encoded_texts(p.text, p.sentences) for p in unprepared}
+            self.evidence.remember(self._guard(self.store.sentence_vectors, wanted))
         sentences = self.evidence.sentences(query, pool, self.lexical())
         best: dict[str, float] = {}
         for sentence in sentences:
@@ -189,15 +199,9 @@ class HybridRetriever:
         english_vector = self.english.get_query_embedding(query.text)
         english = self._guard(self.store.query_english, english_vector, n)
         multilingual = multilingual_ranking.result()
-        expected = min(n, len(snapshot.valid))
-        if retry and len(english) < expected:  # records another process deleted: refresh
-            self._stale = True
-            return self.fuse(query, k, retry=False)
         # Only passages of the last completed build count (not one being written right now).
         rankings = {
-            "english": [
-                (node.node_id, cos) for node, cos in english if node.node_id in snapshot.valid
-            ],
+            "english": [(i, cos) for i, cos in english if i in snapshot.valid],
             "multilingual": [(i, cos) for i, cos in multilingual if i in snapshot.valid],
             "lexical": snapshot.lexical.search(query.text, n),
         }
@@ -208,20 +212,22 @@ class HybridRetriever:
             for rank, (passage_id, value) in enumerate(ranking):
                 fused[passage_id] = fused.get(passage_id, 0.0) + weight / (RRF_K + rank + 1)
                 signals.setdefault(passage_id, {})[name] = value
-        nodes = {node.node_id: node for node, _ in english}
-        missing = [i for i in fused if i not in nodes]
-        nodes.update((node.node_id, node) for node in self._guard(self.store.passages, missing))
-        if any(i not in nodes for i in fused):  # a build replaced them since the snapshot
-            self._stale = True
-            if retry:
-                return self.fuse(query, k, retry=False)
-        for passage_id in list(fused):
-            if passage_id not in nodes:
-                del fused[passage_id]
-                continue
-            kind = str(nodes[passage_id].metadata.get("kind", CONTENT))
-            fused[passage_id] *= KIND_FACTOR.get(kind, 1.0)
-        best = sorted(fused, key=lambda i: fused[i], reverse=True)[:k]
+        for passage_id in fused:
+            fused[passage_id] *= snapshot.factors.get(passage_id, 1.0)
+        ranked = sorted(fused, key=lambda i: fused[i], reverse=True)
+        # Only the passages that make the list are read from the store.
+        nodes: dict[str, BaseNode] = {}
+        position = 0
+        while len(nodes) < k and position < len(ranked):
+            wanted = ranked[position : position + k - len(nodes)]
+            position += len(wanted)
+            found = self._guard(self.store.passages, wanted)
+            if len(found) < len(wanted):  # a build replaced them since the snapshot
+                self._stale = True
+                if retry:
+                    return self.fuse(query, k, retry=False)
+            nodes.update((node.node_id, node) for node in found)
+        best = [i for i in ranked if i in nodes]
         return [passage_from_node(nodes[i], fused[i], signals[i]) for i in best]
 
     def _multilingual(self, text: str, n: int) -> list[tuple[str, float]]:

@@ -54,6 +54,24 @@ def rss_mb(pid: int | None = None) -> dict[str, float]:
     return {"rss_mb": fields.get("VmRSS", 0.0), "peak_rss_mb": fields.get("VmHWM", 0.0)}
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process (all its threads) has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pid: int, quiet: float = 1.0, timeout: float = 300) -> float:
+    """Wait until a process has used under 5 % of a core for `quiet` seconds (a server's
+    start-up warm-up thread done); returns the seconds waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        before = cpu_seconds(pid)
+        time.sleep(quiet)
+        if cpu_seconds(pid) - before < 0.05 * quiet:
+            break
+    return round(time.perf_counter() - started, 1)
+
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     import platform

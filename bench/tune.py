@@ -32,7 +32,7 @@ def rankings(assistant: Assistant, question: Question, n: int) -> dict[str, list
     dense = assistant.store.query_english(retriever.english.get_query_embedding(query.text), n)
     vector = retriever.multilingual.get_query_embedding(query.text)
     return {
-        "english": [node.node_id for node, _ in dense],
+        "english": [i for i, _ in dense],
         "multilingual": [i for i, _ in assistant.store.query_multilingual(vector, n)],
         "lexical": [i for i, _ in retriever.lexical().search(query.text, n)],
         "language": [query.language],

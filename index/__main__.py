@@ -48,7 +48,12 @@ def _build(settings: Settings, args: argparse.Namespace) -> int:
     if args.rebuild:
         store.drop()
         store = open_store(settings.data_dir, settings.collection, settings.chroma_url, create=True)
-    report = build(paths, store, progress=not args.quiet and sys.stderr.isatty())
+    report = build(
+        paths,
+        store,
+        progress=not args.quiet and sys.stderr.isatty(),
+        sentence_vectors=settings.sentence_vectors,
+    )
     for failure in report.failed:
         print(f"skipped {failure}", file=sys.stderr)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())

@@ -21,19 +21,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.schema import Document, TextNode
+from llama_index.core.schema import BaseNode, Document, MetadataMode, TextNode
 
 from index.chunk import (
     CHUNKER_VERSION,
     DEFAULT_CHUNK_CHARS,
     DEFAULT_MAX_CHARS,
+    QUESTIONS,
     ranking_text,
     split_documents,
 )
 from index.embed import english_model, english_model_id, multilingual_model, multilingual_model_id
 from index.errors import IndexMismatchError, SourceFileError
 from index.load import METADATA_KEYS, load_documents
+from index.sentences import encoded_texts
 from index.store import DocumentRecord, Store
 
 # Documents are written in groups: one embedding batch, one Chroma write, one manifest write.
@@ -86,15 +89,20 @@ class BuildReport:
         )
 
 
-def pipeline_settings(chunk_chars: int, max_chars: int, model_id: str) -> dict[str, Any]:
+def pipeline_settings(
+    chunk_chars: int, max_chars: int, model_id: str, sentence_vectors: bool = False
+) -> dict[str, Any]:
     """Everything that shapes the stored passages; part of every document's content hash."""
-    return {
+    pipeline: dict[str, Any] = {
         "embed_model": model_id,
         "multilingual_model": multilingual_model_id(),
         "chunker": CHUNKER_VERSION,
         "chunk_chars": chunk_chars,
         "max_chars": max_chars,
     }
+    if sentence_vectors:  # only when set, so indexes built without them keep their hashes
+        pipeline["sentence_vectors"] = True
+    return pipeline
 
 
 def content_hash(document: Document, pipeline: dict[str, Any]) -> str:
@@ -117,14 +125,19 @@ def build(
     max_chars: int = DEFAULT_MAX_CHARS,
     progress: bool = False,
     passages_per_write: int = PASSAGES_PER_WRITE,
+    sentence_vectors: bool = False,
 ) -> BuildReport:
     """Bring the index in line with the files under `paths`: add, replace, remove, skip unchanged.
 
     Documents that disappeared from these paths are removed; documents from other paths, and
-    documents whose file failed to load, are left as they are.
+    documents whose file failed to load, are left as they are. With `sentence_vectors`, the
+    English vectors of every passage's sentences are stored too (about twice the encoding;
+    questions then never wait for them). Switching it re-embeds every document.
     """
     started = time.perf_counter()
-    pipeline = pipeline_settings(chunk_chars, max_chars, model_id or english_model_id())
+    pipeline = pipeline_settings(
+        chunk_chars, max_chars, model_id or english_model_id(), sentence_vectors
+    )
     stored = store.settings()
     if stored.get("embed_model") not in (None, pipeline["embed_model"]):
         raise IndexMismatchError(
@@ -163,6 +176,7 @@ def build(
         embed_model,
         (chunk_chars, max_chars, passages_per_write),
         progress,
+        sentence_vectors,
     )
     if gone:
         store.delete_chunks(record.id for record in gone)
@@ -224,6 +238,7 @@ def _write(
     embed_model: BaseEmbedding | None,
     sizes: tuple[int, int, int],
     progress: bool,
+    sentence_vectors: bool,
 ) -> None:
     """Chunk, embed and store changed documents in groups of about `per_write` passages."""
     chunk_chars, max_chars, per_write = sizes
@@ -248,7 +263,7 @@ def _write(
     bar = _progress_bar(total, len(changed), progress)
     try:
         for docs, nodes in groups:
-            _write_group(store, docs, nodes, hashes, manifest, models, report)
+            _write_group(store, docs, nodes, hashes, manifest, models, report, sentence_vectors)
             bar.update(len(nodes))
             bar.set_postfix(documents=f"{len(report.added) + len(report.updated)}/{len(changed)}")
     finally:
@@ -263,6 +278,7 @@ def _write_group(
     manifest: dict[str, DocumentRecord],
     models: tuple[BaseEmbedding, BaseEmbedding],
     report: BuildReport,
+    sentence_vectors: bool,
 ) -> None:
     # Chroma ignores re-added ids, so leftovers of an interrupted build are cleared first.
     updated = {doc.id_: hashes[doc.id_] for doc in docs if doc.id_ in manifest}
@@ -272,8 +288,9 @@ def _write_group(
     english, multilingual = (model.get_text_embedding_batch(texts) for model in models)
     for node, embedding in zip(nodes, english, strict=True):
         node.embedding = embedding
+    sentences = embed_sentences(nodes, models[0]) if sentence_vectors else None
     # New passages go in beside the old ones; readers switch when the manifest entry changes.
-    store.add_nodes(nodes, multilingual)
+    store.add_nodes(nodes, multilingual, sentences)
     counts: dict[str, int] = {}
     for node in nodes:
         counts[node.metadata["doc_id"]] = counts.get(node.metadata["doc_id"], 0) + 1
@@ -286,6 +303,29 @@ def _write_group(
         (report.updated if old else report.added).append(doc.id_)
         report.chunks_removed += old.chunks if old else 0
     report.chunks_added += len(nodes)
+
+
+def embed_sentences(
+    nodes: Sequence[BaseNode], model: BaseEmbedding
+) -> list[tuple[list[str], np.ndarray]]:
+    """For each passage node: the texts answers score it by (index/sentences.py) and their
+    English vectors, encoded in one batch for all the nodes."""
+    texts = [
+        []
+        if node.metadata.get("kind") == QUESTIONS  # never quoted
+        else encoded_texts(
+            node.get_content(metadata_mode=MetadataMode.NONE),
+            [tuple(span) for span in json.loads(node.metadata.get("sentences") or "[]")],
+        )
+        for node in nodes
+    ]
+    flat = [text for group in texts for text in group]
+    vectors = np.asarray(model.get_text_embedding_batch(flat) if flat else [], dtype=np.float32)
+    found, start = [], 0
+    for group in texts:
+        found.append((group, vectors[start : start + len(group)]))
+        start += len(group)
+    return found
 
 
 def _record(doc: Document, digest: str, chunks: int) -> DocumentRecord:

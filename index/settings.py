@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / ".models",
         description="Where the ONNX export of the packaged model is made, once.",
     )
+    sentence_vectors: bool = Field(
+        default=False,
+        description="Build: also store the English vectors of every passage's sentences, so a"
+        " question never waits for them (for large indexes; the build encodes about twice the"
+        " text, and switching it re-embeds every document).",
+    )
     chroma_url: str | None = Field(
         default=None,
         description="Use a Chroma server (`chroma run`) instead of the embedded store.",

@@ -6,15 +6,18 @@ ids with multilingual embeddings, and `<name>-documents` holds one record per so
 text, metadata, content hash and passage count) so builds can be incremental and surfaces can show
 documents in full without the source folder. The documents collection's metadata records the
 pipeline the index was built with and a revision that changes with every build that wrote.
+`<name>-sentences` holds, per passage, the English vectors of its sentences when the build was
+asked to make them (`ASSISTANT_SENTENCE_VECTORS`); it is empty otherwise.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
-import math
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -27,7 +30,6 @@ from chromadb.api import ClientAPI
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import ChromaError, NotFoundError
 from llama_index.core.schema import BaseNode
-from llama_index.core.vector_stores.types import VectorStoreQuery
 from llama_index.core.vector_stores.utils import metadata_dict_to_node
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
@@ -152,12 +154,19 @@ class Store:
                 documents = client.get_or_create_collection(
                     f"{name}-documents", embedding_function=None
                 )
+                sentences = client.get_or_create_collection(
+                    f"{name}-sentences", embedding_function=None
+                )
             else:
                 chunks = client.get_collection(name, embedding_function=None)
                 multilingual = client.get_collection(
                     f"{name}-multilingual", embedding_function=None
                 )
                 documents = client.get_collection(f"{name}-documents", embedding_function=None)
+                try:  # indexes built before sentence vectors existed have no such collection
+                    sentences = client.get_collection(f"{name}-sentences", embedding_function=None)
+                except NotFoundError:
+                    sentences = None
         except NotFoundError:
             raise IndexMissingError(
                 f"no index named {name!r} yet: run `python -m index build`"
@@ -166,6 +175,7 @@ class Store:
             raise StoreUnavailableError(f"the vector store is not reachable: {error}") from error
         self.client = client
         self.chunks, self.multilingual, self.documents = chunks, multilingual, documents
+        self.sentences = sentences
         self.vector_store = ChromaVectorStore(chroma_collection=chunks)
 
     def flush(self) -> None:
@@ -271,25 +281,64 @@ class Store:
 
     # -- passages --------------------------------------------------------------------------
 
-    def add_nodes(self, nodes: Sequence[BaseNode], multilingual: Sequence[Sequence[float]]) -> None:
-        """Add embedded passage nodes and their multilingual embeddings (same ids)."""
+    def _passage_collections(self) -> list[Any]:
+        """The collections that hold one record per passage."""
+        optional = [self.sentences] if self.sentences is not None else []
+        return [self.chunks, self.multilingual, *optional]
+
+    def add_nodes(
+        self,
+        nodes: Sequence[BaseNode],
+        multilingual: Sequence[Sequence[float]],
+        sentences: Sequence[tuple[Sequence[str], np.ndarray]] | None = None,
+    ) -> None:
+        """Add embedded passage nodes and their multilingual embeddings (same ids), and, when
+        given, the (texts, English vectors) of each passage's sentences."""
         if not nodes:
             return
         with self._lock.reading():
             self.vector_store.add(list(nodes))
             for start in range(0, len(nodes), _WRITE_BATCH):
                 batch = nodes[start : start + _WRITE_BATCH]
+                ids = [n.node_id for n in batch]
                 metadatas: Any = [
                     {"doc_id": n.metadata["doc_id"], "doc_hash": n.metadata["doc_hash"]}
                     for n in batch
                 ]
                 self.multilingual.add(
-                    ids=[n.node_id for n in batch],
+                    ids=ids,
                     embeddings=np.asarray(
                         multilingual[start : start + _WRITE_BATCH], dtype=np.float32
                     ),
                     metadatas=metadatas,
                 )
+                if sentences is not None and self.sentences is not None:
+                    self.sentences.add(
+                        ids=ids,
+                        # looked up by passage id, never searched: a constant 1-d vector will do
+                        embeddings=np.ones((len(batch), 1), dtype=np.float32),
+                        # in metadata, not as a document: Chroma indexes documents for full-text
+                        # search, which multiplied the disk the encoded vectors take
+                        metadatas=[
+                            {**meta, **_pack(*pair)}
+                            for meta, pair in zip(
+                                metadatas, sentences[start : start + _WRITE_BATCH], strict=True
+                            )
+                        ],
+                    )
+
+    def sentence_vectors(self, wanted: Mapping[str, Sequence[str]]) -> dict[str, np.ndarray]:
+        """The stored English vectors of these passages' sentences (passage id -> the texts
+        `index.sentences.encoded_texts` gives for it), by sentence text. Nothing for a passage
+        the build made none for, or whose texts are no longer the ones that were encoded."""
+        with self._lock.reading():
+            if self.sentences is None or not wanted:
+                return {}
+            found = self.sentences.get(ids=list(wanted), include=["metadatas"])
+        vectors: dict[str, np.ndarray] = {}
+        for passage_id, metadata in zip(found["ids"], found["metadatas"] or [], strict=True):
+            vectors.update(_unpack(wanted[passage_id], dict(metadata or {})))
+        return vectors
 
     def delete_chunks(self, doc_ids: Iterable[str]) -> None:
         """Delete every passage of these documents."""
@@ -297,7 +346,7 @@ class Store:
         with self._lock.reading():
             for start in range(0, len(ids), 100):
                 where: Any = {"doc_id": {"$in": ids[start : start + 100]}}
-                for collection in (self.chunks, self.multilingual):
+                for collection in self._passage_collections():
                     collection.delete(where=where)
 
     def delete_chunks_by_hash(self, hashes: dict[str, str], *, keep: bool) -> None:
@@ -311,14 +360,14 @@ class Store:
         with self._lock.reading():
             for start in range(0, len(clauses), 100):
                 batch = clauses[start : start + 100]
-                for collection in (self.chunks, self.multilingual):
+                for collection in self._passage_collections():
                     collection.delete(where=batch[0] if len(batch) == 1 else {"$or": batch})
 
     def passage_keys(self) -> dict[str, tuple[str, str]]:
         """Every passage id in either collection, with its (document id, content hash)."""
         keys: dict[str, tuple[str, str]] = {}
         with self._lock.reading():
-            for collection in (self.chunks, self.multilingual):
+            for collection in self._passage_collections():
                 offset, total = 0, collection.count()
                 while offset < total:
                     page = collection.get(include=["metadatas"], limit=_READ_PAGE, offset=offset)
@@ -335,7 +384,7 @@ class Store:
         """Delete passages by id from both collections."""
         with self._lock.reading():
             for start in range(0, len(ids), _WRITE_BATCH):
-                for collection in (self.chunks, self.multilingual):
+                for collection in self._passage_collections():
                     collection.delete(ids=list(ids[start : start + _WRITE_BATCH]))
 
     def pages(self) -> Iterator[list[BaseNode]]:
@@ -362,25 +411,19 @@ class Store:
         by_id = {node.node_id: node for node in _nodes(page)}
         return [by_id[i] for i in ids if i in by_id]
 
-    def query_english(self, embedding: Sequence[float], n: int) -> list[tuple[BaseNode, float]]:
-        """(passage node, cosine similarity) of the n passages closest in the English space."""
-        with self._lock.reading():
-            found = self.vector_store.query(
-                VectorStoreQuery(query_embedding=list(embedding), similarity_top_k=n)
-            )
-        # ChromaVectorStore reports exp(-distance); with cosine space, distance = 1 - cosine.
-        # A reader's in-memory vector index can still hold passages another process deleted:
-        # those come back without their record and are left out.
-        return [
-            (node, 1.0 + math.log(max(similarity, 1e-12)))
-            for node, similarity in zip(found.nodes or [], found.similarities or [], strict=True)
-            if node.metadata.get("doc_id")
-        ]
+    def query_english(self, embedding: Sequence[float], n: int) -> list[tuple[str, float]]:
+        """(passage id, cosine similarity) of the n passages closest in the English space."""
+        return self._nearest("chunks", embedding, n)
 
     def query_multilingual(self, embedding: Sequence[float], n: int) -> list[tuple[str, float]]:
         """(passage id, cosine similarity) of the n passages closest in the multilingual space."""
+        return self._nearest("multilingual", embedding, n)
+
+    def _nearest(self, space: str, embedding: Sequence[float], n: int) -> list[tuple[str, float]]:
+        # Ids and distances only: the few passages that make the final list are read after
+        # fusion (reading and parsing all n records took more time than the search itself).
         with self._lock.reading():
-            found = self.multilingual.query(
+            found = getattr(self, space).query(
                 query_embeddings=np.asarray([embedding], dtype=np.float32),
                 n_results=n,
                 include=["distances"],
@@ -396,7 +439,8 @@ class Store:
     def drop(self) -> None:
         """Remove the index's collections (used by `build --rebuild`)."""
         with self._lock.reading():
-            for name in (self.name, f"{self.name}-multilingual", f"{self.name}-documents"):
+            for suffix in ("", "-multilingual", "-documents", "-sentences"):
+                name = f"{self.name}{suffix}"
                 with contextlib.suppress(NotFoundError):
                     self.client.delete_collection(name)
 
@@ -407,6 +451,27 @@ def _nodes(page: Any) -> list[BaseNode]:
         metadata_dict_to_node(dict(metadata), text=text)
         for metadata, text in zip(page["metadatas"] or [], page["documents"] or [], strict=True)
     ]
+
+
+def _fingerprint(texts: Sequence[str]) -> str:
+    return hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:16]
+
+
+def _pack(texts: Sequence[str], vectors: np.ndarray) -> dict[str, str]:
+    """Sentence vectors as metadata: float16 (cosines within 0.001 of float32's), in the order
+    of their texts, with a fingerprint of those texts rather than the texts themselves."""
+    data = np.asarray(vectors, dtype=np.float16).tobytes()
+    return {"texts": _fingerprint(texts), "float16": base64.b64encode(data).decode("ascii")}
+
+
+def _unpack(texts: Sequence[str], metadata: dict[str, Any]) -> dict[str, np.ndarray]:
+    if not texts or metadata.get("texts") != _fingerprint(texts):
+        return {}
+    data = np.frombuffer(base64.b64decode(str(metadata.get("float16", ""))), dtype=np.float16)
+    if data.size % len(texts):
+        return {}
+    vectors = data.astype(np.float32).reshape(len(texts), -1)
+    return dict(zip(texts, vectors, strict=True))
 
 
 def open_store(data_dir: Path, collection: str, chroma_url: str | None, *, create: bool) -> Store:
