@@ -43,7 +43,7 @@ test: install $(CHROMIUM)
 screenshot: install $(CHROMIUM)
 	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_browser.py -k cited_answer
 
-# Every benchmark (about 40 minutes on 2 cores); figures printed and written to bench/results/.
+# Every benchmark (about an hour on 2 cores from nothing); figures printed and written to bench/results/.
 bench: index
 	$(BIN)/python -m bench
 

@@ -1,6 +1,6 @@
 """The `python -m bench` command: quality and speed figures, printed and saved to bench/results/.
 
-python -m bench            # everything, in the order below (about 30-40 minutes on 2 cores)
+python -m bench            # everything, in the order below (about an hour on 2 cores from nothing)
 python -m bench versus     # retrieval vs LlamaIndex defaults on eval/dev.jsonl
 python -m bench coldstart  # python app.py to a healthy server, vs bare imports
 python -m bench ingest     # 1,000 SciFact abstracts: build vs raw SentenceTransformer.encode
