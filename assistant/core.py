@@ -16,7 +16,6 @@ from assistant.query import Turn, analyse
 from assistant.retrieve import HybridRetriever, passage_from_node
 from assistant.types import Answer, DocumentInfo, Passage
 from index.errors import InvalidInputError, StoreUnavailableError
-from index.sentences import encoded_texts
 from index.settings import Settings, enforce_offline
 from index.store import STORE_ERRORS, Store, open_store
 
@@ -106,13 +105,8 @@ class Assistant:
             if (passage := passage_from_node(node, 0.0, {})).id in snapshot.valid
         ]
         multilingual = len(passages) <= max_multilingual
-        evidence = self.retriever.evidence
-        evidence.remember(
-            self.store.sentence_vectors(
-                {p.id: encoded_texts(p.text, p.sentences) for p in passages}
-            )
-        )
-        return encoded + evidence.prepare(passages, multilingual=multilingual)
+        self.retriever.recall(passages)
+        return encoded + self.retriever.evidence.prepare(passages, multilingual=multilingual)
 
     def context(self, passage: Passage, chars: int = 500) -> tuple[str, str, str]:
         """(text before, the passage, text after) from its document, about `chars` either side,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -46,6 +47,7 @@ class Snapshot:
     valid: frozenset[str]
     bridge: Bridge
     factors: dict[str, float]  # the KIND_FACTOR of passages that are not plain content
+    sentence_vectors: bool  # whether the build stored the passages' sentence vectors
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,8 @@ class HybridRetriever:
                         factors[node.node_id] = factor
         lexical = LexicalIndex(ids, texts)
         bridge = Bridge(lexical.words, self._words)
-        return Snapshot(revision, lexical, frozenset(ids), bridge, factors)
+        stored = bool(self._guard(self.store.settings).get("sentence_vectors"))
+        return Snapshot(revision, lexical, frozenset(ids), bridge, factors, stored)
 
     def glossed(self, query: Query) -> Query:
         """A Spanish query (and its parts) with its English gloss; others as they are."""
@@ -176,9 +179,7 @@ class HybridRetriever:
         depth = RERANK_DEPTH[query.language]
         fused = self.fuse(query, max(k, depth))
         pool = fused[:depth]
-        if unprepared := self.evidence.unprepared(pool):  # the build may have stored them
-            wanted = {p.id: encoded_texts(p.text, p.sentences) for p in unprepared}
-            self.evidence.remember(self._guard(self.store.sentence_vectors, wanted))
+        self.recall(self.evidence.unprepared(pool))
         sentences = self.evidence.sentences(query, pool, self.lexical())
         best: dict[str, float] = {}
         for sentence in sentences:
@@ -186,6 +187,13 @@ class HybridRetriever:
         pool.sort(key=lambda p: best.get(p.id, -1.0), reverse=True)
         reranked = [replace(p, score=1.0 + max(best.get(p.id, 0.0), 0.0)) for p in pool]
         return (reranked + fused[depth:])[:k], sentences
+
+    def recall(self, passages: Sequence[Passage]) -> None:
+        """Hand the evidence the sentence vectors the build stored for these passages, when it
+        stored any, so that they need no encoding (one store read for all of them)."""
+        if passages and self.snapshot().sentence_vectors:
+            wanted = {p.id: encoded_texts(p.text, p.sentences) for p in passages}
+            self.evidence.remember(self._guard(self.store.sentence_vectors, wanted))
 
     def fuse(self, query: Query, k: int, *, retry: bool = True) -> list[Passage]:
         """Stage 1: the k best passages by weighted reciprocal rank fusion; `score` is fused.
