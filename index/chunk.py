@@ -370,6 +370,8 @@ def _cut(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int
         window = text[start : start + max_chars]
         cut = max(window.rfind(" "), window.rfind("\n"))
         stop = start + cut if cut > max_chars // 2 else start + max_chars
+        while stop - 1 > start and text[stop - 1].isspace():  # cut after a blank line
+            stop -= 1
         pieces.append((start, stop))
         start = stop
         while start < end and text[start].isspace():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from assistant import Assistant
@@ -35,6 +35,8 @@ DOCUMENTS = st.one_of(
 
 @settings(max_examples=300, deadline=None)
 @given(DOCUMENTS, st.integers(min_value=50, max_value=900), st.integers(min_value=0, max_value=900))
+# found by this test: a long line cut just after a blank line kept the blank line's newline
+@example("• ICE ICE ICE ICE ICE ICE records, “quoted” “quoted”\n\n# ICE", 50, 4)
 def test_chunker_keeps_every_character_and_maps_back_exactly(
     text: str, chunk: int, extra: int
 ) -> None:
