@@ -33,6 +33,7 @@ from assistant.lexical import LexicalIndex
 from assistant.query import Query, analyse
 from assistant.types import DocumentRef, Passage
 from index.chunk import CONTENT, NAVIGATION, QUESTIONS, ranking_text
+from index.embed import OnnxEmbedding
 from index.errors import StoreUnavailableError
 from index.sentences import encoded_texts
 from index.store import STORE_ERRORS, Store
@@ -187,6 +188,13 @@ class HybridRetriever:
         pool.sort(key=lambda p: best.get(p.id, -1.0), reverse=True)
         reranked = [replace(p, score=1.0 + max(best.get(p.id, 0.0), 0.0)) for p in pool]
         return (reranked + fused[depth:])[:k], sentences
+
+    def clear(self) -> None:
+        """Forget every cached vector, of questions and of sentences, so that the next question
+        costs what a new one does (benchmarks measure that path)."""
+        self.evidence.clear()
+        if isinstance(self.english, OnnxEmbedding):
+            self.english.clear()
 
     def recall(self, passages: Sequence[Passage]) -> None:
         """Hand the evidence the sentence vectors the build stored for these passages, when it

@@ -90,12 +90,12 @@ def stages(settings: Settings, queries: list[str]) -> dict[str, Any]:
     from assistant.query import analyse
 
     assistant = Assistant.load(settings)
-    evidence = assistant.retriever.evidence
+    retriever = assistant.retriever
     analysed = [analyse(text) for text in queries]
-    fused = [timed(lambda q=q: assistant.retriever.fuse(q, K))[1] for q in analysed]
-    evidence.clear()
+    fused = [timed(lambda q=q: retriever.fuse(q, K))[1] for q in analysed]
+    retriever.clear()  # each phase meets every question as new: no cached vector of any kind
     stored = [timed(lambda t=text: assistant.retrieve(t, K))[1] for text in queries]
-    evidence.clear()
+    retriever.clear()
     assistant.store.sentences = None  # as an index built without them
     encoded = [timed(lambda t=text: assistant.retrieve(t, K))[1] for text in queries]
     return {

@@ -84,7 +84,7 @@ def run(settings: Settings | None = None, questions_file: Path = QUESTIONS) -> d
         for q in questions:
             for name, system in systems.items():
                 if round_ == "cold" and name in ours:
-                    ours[name].retriever.evidence.clear()
+                    ours[name].retriever.clear()
                 found, seconds = timed(lambda system=system, q=q: system(q))
                 times[name][round_].append(seconds)
                 if round_ == "cold" and q.answerable:

@@ -124,3 +124,16 @@ def test_warm_encodes_every_sentence_ahead_of_questions(index_settings: Settings
     assistant.ask("¿Comparte el DMV las fotos de las licencias con ICE?")
     assert (len(cache), len(spanish)) == before  # nothing left to encode but the questions
     assert assistant.warm(max_passages=1) == 0  # a large index is left to the cache
+
+
+def test_clear_forgets_every_cached_vector(index_settings: Settings) -> None:
+    from assistant import Assistant
+
+    assistant = Assistant.load(index_settings)
+    retriever = assistant.retriever
+    passages = assistant.retrieve("Can ICE use DMV photos to identify people?", 3)
+    assert not retriever.evidence.unprepared(passages)  # their sentences were scored, so cached
+    assert retriever.english._queries.cache_info().currsize == 1
+    retriever.clear()  # benchmarks time a new question this way
+    assert retriever.evidence.unprepared(passages) == passages
+    assert retriever.english._queries.cache_info().currsize == 0
