@@ -17,6 +17,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -60,19 +61,26 @@ class Sentence:
         return f"{self.previous} {self.text}" if self.previous else self.text
 
 
-def quotable(passage: Passage) -> list[tuple[str, str | None]]:
+def quotable(passage: Passage) -> tuple[tuple[str, str | None], ...]:
     """The sentences of a passage an answer may quote (statements, not questions or fragments),
     each with the sentence before it when it points back to that one."""
     if passage.kind == QUESTIONS:
-        return []
+        return ()
+    return _quotable(passage.text, passage.sentences)
+
+
+# Cleaning and tokenising a passage's sentences took a third of a question's time on the shipped
+# corpus, for the same few passages again and again: kept, by text and spans (never stale).
+@lru_cache(maxsize=4096)
+def _quotable(text: str, spans: tuple[tuple[int, int], ...]) -> tuple[tuple[str, str | None], ...]:
     found: list[tuple[str, str | None]] = []
     before: str | None = None
-    for start, end in passage.sentences or ((0, len(passage.text)),):
-        text = clean_sentence(passage.text[start:end])
-        if is_statement(text) and tokens(text):
-            found.append((text, before if before and _POINTS_BACK.match(text) else None))
-        before = text
-    return found
+    for start, end in spans or ((0, len(text)),):
+        sentence = clean_sentence(text[start:end])
+        if is_statement(sentence) and tokens(sentence):
+            found.append((sentence, before if before and _POINTS_BACK.match(sentence) else None))
+        before = sentence
+    return tuple(found)
 
 
 class EmbeddingCache:
@@ -226,8 +234,15 @@ class Evidence:
 
 def english_texts(passage: Passage) -> list[str]:
     """What English scoring encodes for a passage: its quotable sentences and their clauses."""
-    sentences = [text for text, _ in quotable(passage)]
-    return sentences + [clause for text in sentences for clause in clauses(text)]
+    if passage.kind == QUESTIONS:
+        return []
+    return list(_english_texts(passage.text, passage.sentences))
+
+
+@lru_cache(maxsize=4096)
+def _english_texts(text: str, spans: tuple[tuple[int, int], ...]) -> tuple[str, ...]:
+    sentences = [sentence for sentence, _ in _quotable(text, spans)]
+    return (*sentences, *(clause for sentence in sentences for clause in clauses(sentence)))
 
 
 def ranking_text_of(passage: Passage) -> str:

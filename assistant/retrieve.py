@@ -49,6 +49,9 @@ class Snapshot:
     bridge: Bridge
     factors: dict[str, float]  # the KIND_FACTOR of passages that are not plain content
     sentence_vectors: bool  # whether the build stored the passages' sentence vectors
+    # Passages already read, by id, for an index of up to CACHED_PASSAGES (None above that): a
+    # small index is soon held whole, and a question reads nothing but its two searches.
+    nodes: dict[str, BaseNode] | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ WEIGHTS["es"] = Weights(english=0.3, multilingual=1.0, lexical=0.4)
 RRF_K = 5
 KIND_FACTOR = {CONTENT: 1.0, NAVIGATION: 0.7, QUESTIONS: 0.3}
 CANDIDATES = 50
+CACHED_PASSAGES = 5000
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="retrieve")
 RERANK_DEPTH = {"en": 10, "es": 20}  # Spanish needs a deeper pool: stage 1 reads it less well
 
@@ -158,7 +162,8 @@ class HybridRetriever:
         lexical = LexicalIndex(ids, texts)
         bridge = Bridge(lexical.words, self._words)
         stored = bool(self._guard(self.store.settings).get("sentence_vectors"))
-        return Snapshot(revision, lexical, frozenset(ids), bridge, factors, stored)
+        nodes: dict[str, BaseNode] | None = {} if len(ids) <= CACHED_PASSAGES else None
+        return Snapshot(revision, lexical, frozenset(ids), bridge, factors, stored, nodes)
 
     def glossed(self, query: Query) -> Query:
         """A Spanish query (and its parts) with its English gloss; others as they are."""
@@ -236,18 +241,23 @@ class HybridRetriever:
         for passage_id in fused:
             fused[passage_id] *= snapshot.factors.get(passage_id, 1.0)
         ranked = sorted(fused, key=lambda i: fused[i], reverse=True)
-        # Only the passages that make the list are read from the store.
+        # Only the passages that make the list are read from the store (unless already held).
+        held = snapshot.nodes if snapshot.nodes is not None else {}
         nodes: dict[str, BaseNode] = {}
         position = 0
         while len(nodes) < k and position < len(ranked):
             wanted = ranked[position : position + k - len(nodes)]
             position += len(wanted)
-            found = self._guard(self.store.passages, wanted)
-            if len(found) < len(wanted):  # a build replaced them since the snapshot
+            nodes.update((i, held[i]) for i in wanted if i in held)
+            missing = [i for i in wanted if i not in held]
+            found = self._guard(self.store.passages, missing) if missing else []
+            if len(found) < len(missing):  # a build replaced them since the snapshot
                 self._stale = True
                 if retry:
                     return self.fuse(query, k, retry=False)
             nodes.update((node.node_id, node) for node in found)
+            if snapshot.nodes is not None:
+                snapshot.nodes.update((node.node_id, node) for node in found)
         best = [i for i in ranked if i in nodes]
         return [passage_from_node(nodes[i], fused[i], signals[i]) for i in best]
 

@@ -46,3 +46,22 @@ def test_retrieve_rejects_k_out_of_range(assistant: Assistant, k: int) -> None:
 def test_retrieve_rejects_an_empty_query(assistant: Assistant, query: str) -> None:
     with pytest.raises(InvalidInputError, match="empty"):
         assistant.retrieve(query)
+
+
+def test_a_small_index_reads_each_passage_once(
+    assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[str] = []
+    passages = assistant.store.passages
+
+    def counted(ids):  # type: ignore[no-untyped-def]
+        read.extend(ids)
+        return passages(ids)
+
+    monkeypatch.setattr(assistant.store, "passages", counted)
+    question = "Which databases does ICE check fingerprints against?"
+    first = assistant.retrieve(question, k=8)
+    assert len(read) == len(set(read))  # whatever was read once is held, not read again
+    read.clear()
+    assert assistant.retrieve(question, k=8) == first  # the same passages, from memory
+    assert read == []
