@@ -117,7 +117,7 @@ def run(
 
 def format_table(result: dict[str, Any]) -> str:
     rows = [
-        ("this project, stage 1 (MiniLM + USE + BM25, fused)", result["fused"]),
+        ("this project, stage 1 (MiniLM + BM25 fused; USE too for non-English)", result["fused"]),
         ("this project, Assistant.retrieve (fused + sentence re-rank)", result["retrieve"]),
     ]
     best = max(result["fused"]["ndcg@10"], result["retrieve"]["ndcg@10"])
