@@ -127,8 +127,9 @@ def is_directive(text: str) -> bool:
 def needs_context(question: str) -> bool:
     """A follow-up that cannot be understood alone: it points back ("it", "those officers") or is
     too short to stand. A question with six or more content words stands on its own even with a
-    pronoun in it ("Do jails give ICE lists of the people they are holding?")."""
-    content = query_terms(question)
+    pronoun in it ("Do jails give ICE lists of the people they are holding?"). The pointing
+    words themselves are not content ("those" in "How do people end up getting put in those?")."""
+    content = query_terms(_ANAPHORA.sub(" ", question))
     if len(content) >= 6:
         return False
     return bool(_ANAPHORA.search(question) or _CONTINUATION.match(question)) or len(content) <= 3

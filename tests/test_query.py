@@ -26,6 +26,9 @@ def test_follow_ups_are_read_with_the_previous_question() -> None:
     assert analyse("When was it started?", history).text.startswith("Tell me about the gang")
     standalone = "Do jails give ICE lists of the people they are holding?"
     assert analyse(standalone, history).text == standalone
+    # the pointing word is not a sixth content word: five and "those" still point back
+    pointing = "Why do police departments keep sharing records with those?"
+    assert analyse(pointing, history).text.startswith("Tell me about the gang")
 
 
 @pytest.mark.parametrize(
