@@ -26,7 +26,7 @@ from assistant.lexical import LexicalIndex, query_terms, tokens
 from assistant.query import Query
 from assistant.types import Passage
 from index.chunk import NAVIGATION, QUESTIONS, is_credit_line, section_and_text
-from index.sentences import clauses, clean_sentence, is_statement
+from index.sentences import clauses, clean_sentence, encoded_texts, is_statement
 
 # A sentence that opens by pointing back ("This information is also kept ...") is quoted with
 # the sentence before it, so the quote can be understood on its own. (Also scoring it together
@@ -233,16 +233,14 @@ class Evidence:
 
 
 def english_texts(passage: Passage) -> list[str]:
-    """What English scoring encodes for a passage: its quotable sentences and their clauses."""
+    """What English scoring encodes for a passage: its quotable sentences and their clauses,
+    as `index.sentences.encoded_texts` gives them (the build stores vectors for the same)."""
     if passage.kind == QUESTIONS:
         return []
-    return list(_english_texts(passage.text, passage.sentences))
+    return list(_encoded_texts(passage.text, passage.sentences))
 
 
-@lru_cache(maxsize=4096)
-def _english_texts(text: str, spans: tuple[tuple[int, int], ...]) -> tuple[str, ...]:
-    sentences = [sentence for sentence, _ in _quotable(text, spans)]
-    return (*sentences, *(clause for sentence in sentences for clause in clauses(sentence)))
+_encoded_texts = lru_cache(maxsize=4096)(encoded_texts)  # the same few passages, again and again
 
 
 def ranking_text_of(passage: Passage) -> str:

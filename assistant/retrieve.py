@@ -28,14 +28,13 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import BaseNode, MetadataMode
 
 from assistant.bridge import MAX_WORDS, Bridge
-from assistant.evidence import EmbeddingCache, Evidence, Sentence
+from assistant.evidence import EmbeddingCache, Evidence, Sentence, english_texts
 from assistant.lexical import LexicalIndex
 from assistant.query import Query, analyse
 from assistant.types import DocumentRef, Passage
 from index.chunk import CONTENT, NAVIGATION, QUESTIONS, ranking_text
 from index.embed import OnnxEmbedding
 from index.errors import StoreUnavailableError
-from index.sentences import encoded_texts
 from index.store import STORE_ERRORS, Store
 
 
@@ -208,7 +207,7 @@ class HybridRetriever:
         """Hand the evidence the sentence vectors the build stored for these passages, when it
         stored any, so that they need no encoding (one store read for all of them)."""
         if passages and self.snapshot().sentence_vectors:
-            wanted = {p.id: encoded_texts(p.text, p.sentences) for p in passages}
+            wanted = {p.id: english_texts(p) for p in passages}
             self.evidence.remember(self._guard(self.store.sentence_vectors, wanted))
 
     def fuse(self, query: Query, k: int, *, retry: bool = True) -> list[Passage]:
