@@ -42,7 +42,9 @@ def browser() -> Iterator[Any]:
 def _open(browser: Any, url: str, hosts: set[str], **context: Any) -> Any:
     page = browser.new_context(**context).new_page()
     page.on("request", lambda request: hosts.add(urlparse(request.url).netloc))
-    page.goto(url, wait_until="networkidle")
+    # as long as an answer may take: the server's start-up warm-up shares the two cores with
+    # Chromium, and once in a few suite runs the page took longer than the default 30 s
+    page.goto(url, wait_until="networkidle", timeout=90_000)
     return page
 
 
