@@ -62,8 +62,11 @@ class Answerer:
         sentences: Sequence[Sentence],
         lexical: LexicalIndex,
         covered: Sequence[str],
+        unmentioned: Sequence[str] = (),
     ) -> Answer:
-        """An answer quoting the best sentences among the top passages, or "not covered"."""
+        """An answer quoting the best sentences among the top passages, or "not covered". Names
+        in the question that the material never mentions (`unmentioned`: a town, a county) are
+        said to be so under the quotes, which then speak in general, not about those places."""
         top = passages[: self.settings.passages]
         ids = {p.id for p in top}
         chosen = self.choose(query, [s for s in sentences if s.passage.id in ids], lexical)
@@ -83,6 +86,8 @@ class Answerer:
             parts.append(f"{sentence.quote} [{numbers[passage.id]}]")
         # Notes stand on lines of their own, in parentheses, so they never read as quotes.
         text = " ".join(parts)
+        if unmentioned:
+            text += "\n" + names_not_mentioned(unmentioned, query.language)
         if unanswered:
             text += "\n" + part_not_covered(unanswered, query.language)
         if query.language == "es":
@@ -180,6 +185,15 @@ def part_not_covered(parts: Sequence[str], language: str) -> str:
     if language == "es":
         return f"(El material no responde a: {listed}.)"
     return f"(The material does not answer: {listed}.)"
+
+
+def names_not_mentioned(names: Sequence[str], language: str) -> str:
+    """The note that the material does not mention these names, so what it says is general."""
+    if language == "es":
+        listed = " ni ".join(f"“{name}”" for name in names)
+        return f"(El material no menciona {listed}; los pasajes citados hablan en general.)"
+    listed = " or ".join(f"“{name}”" for name in names)
+    return f"(The material does not mention {listed}; the passages quoted speak in general.)"
 
 
 def not_covered(covered: Sequence[str], language: str = "en") -> str:

@@ -86,7 +86,14 @@ class Assistant:
         query = self.retriever.glossed(query)
         passages, sentences = self.retriever.search(query, self.answerer.settings.passages)
         lexical = self.retriever.lexical()
-        answer = self.answerer.answer(query, passages, sentences, lexical, self.covered())
+        answer = self.answerer.answer(
+            query,
+            passages,
+            sentences,
+            lexical,
+            self.covered(),
+            unmentioned=self.retriever.unmentioned(query),
+        )
         return answer, passages
 
     def warm(self, max_passages: int = 5000, max_multilingual: int = 500) -> int:

@@ -32,6 +32,7 @@ class Query:
     # retrieval, which knows the index's vocabulary.
     gloss: str = ""
     gloss_share: float = 0.0  # the share of the question's content words the gloss translates
+    names: tuple[str, ...] = ()  # places, people, organisations it names ("Texas", "Harris County")
 
     @property
     def asked(self) -> str:
@@ -104,6 +105,46 @@ _SECOND_QUESTION = re.compile(
 )
 
 
+# Words, and the marks that end or open a sentence (after them a capital says nothing).
+_WORD_OR_BREAK = re.compile(r"[^\W\d_][\w’'-]*|[.?!¿¡:;\"“”()\n]")
+# Small words inside a name: "Department of Homeland Security", "Los Ángeles", "Condado de Harris".
+_NAME_JOINERS = frozenset({"of", "the", "de", "del", "la", "los", "las"})
+
+
+def names(question: str) -> tuple[str, ...]:
+    """The names a question mentions: capitalised words, and runs of them, inside a sentence
+    ("Texas", "Harris County", "Los Ángeles", "ICE"). A sentence's first word is left out, since
+    its capital says nothing."""
+    found: list[str] = []
+    run: list[str] = []
+
+    def close() -> None:
+        while run and run[-1].lower() in _NAME_JOINERS:
+            run.pop()
+        if run:
+            found.append(" ".join(run))
+        run.clear()
+
+    opening = True
+    for token in _WORD_OR_BREAK.findall(question):
+        if not token[0].isalpha():
+            close()
+            opening = True
+            continue
+        word = re.sub(r"[’']s$", "", token)
+        if not opening and len(word) > 1 and word[0].isupper():
+            run.append(word)
+            if word != token:  # "California’s DMV": the possessive ends the name
+                close()
+        elif run and word.lower() in _NAME_JOINERS:
+            run.append(word)
+        else:
+            close()
+        opening = False
+    close()
+    return tuple(dict.fromkeys(found))
+
+
 def split_questions(question: str) -> list[str]:
     """The separate questions in one message ("Who wrote it, and when?" -> two)."""
     parts = [p.strip(" ,;¿?") for p in _SECOND_QUESTION.split(question)]
@@ -165,4 +206,5 @@ def analyse(question: str, history: Sequence[Turn] = ()) -> Query:
         expects=None if subqueries else expected_answer(question),
         directive=is_directive(question),
         parts=subqueries,
+        names=names(question),
     )

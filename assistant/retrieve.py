@@ -29,7 +29,7 @@ from llama_index.core.schema import BaseNode, MetadataMode
 
 from assistant.bridge import MAX_WORDS, Bridge
 from assistant.evidence import EmbeddingCache, Evidence, Sentence, english_texts
-from assistant.lexical import LexicalIndex
+from assistant.lexical import LexicalIndex, tokens
 from assistant.query import Query, analyse
 from assistant.types import DocumentRef, Passage
 from index.chunk import CONTENT, NAVIGATION, QUESTIONS, ranking_text
@@ -175,6 +175,20 @@ class HybridRetriever:
             return replace(query, gloss=text, gloss_share=share)
 
         return replace(gloss(query), parts=tuple(gloss(part) for part in query.parts))
+
+    def unmentioned(self, query: Query) -> tuple[str, ...]:
+        """The names in the question that no passage of the index mentions ("Texas", "Harris
+        County"): an answer then says that what the material says is not specific to them. An
+        English name is unmentioned when any of its words is missing from the index; a Spanish
+        one when none of its words maps onto the index's vocabulary (so "Departamento de
+        Seguridad Nacional" is mentioned: "department", "security")."""
+        snapshot = self.snapshot()
+        if query.language == "es":
+            return tuple(name for name in query.names if not snapshot.bridge.gloss(name)[1])
+        known = snapshot.lexical.df
+        return tuple(
+            name for name in query.names if any(term not in known for term in tokens(name))
+        )
 
     def retrieve(self, query: Query | str, k: int = 5) -> list[Passage]:
         """The k best passages for the query, best first."""

@@ -97,6 +97,45 @@ def test_names_of_people_and_places_do_not_cause_refusals(
     assert answer.answered and "2010" in answer.answer
 
 
+@pytest.mark.parametrize(
+    ("question", "note"),
+    [
+        (
+            "Does the Harris County jail in Houston share fingerprints with ICE?",
+            "(The material does not mention “Harris County” or “Houston”; "
+            "the passages quoted speak in general.)",
+        ),
+        (
+            "¿Comparte la policía de Los Ángeles las huellas digitales con ICE?",
+            "(El material no menciona “Los Ángeles”; los pasajes citados hablan en general.)",
+        ),
+    ],
+)
+def test_an_answer_says_which_named_places_the_material_never_mentions(
+    assistant: Assistant, question: str, note: str
+) -> None:
+    answer = assistant.ask(question)
+    assert answer.answered
+    assert note in answer.answer.splitlines()
+    _quoted_sentences(answer)  # the note stands on its own line, apart from the quotes
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Does the FBI share fingerprints from local arrests with ICE?",
+        "¿Comparte el Departamento de Seguridad Nacional las huellas digitales con ICE?",
+    ],
+)
+def test_names_the_material_mentions_get_no_note(assistant: Assistant, question: str) -> None:
+    answer = assistant.ask(question)
+    assert answer.answered
+    assert not any(
+        line.startswith("(The material does not mention") for line in answer.answer.splitlines()
+    )
+    assert "no menciona" not in answer.answer
+
+
 def test_spanish_answers_say_the_sources_are_in_english(assistant: Assistant) -> None:
     answer = assistant.ask("¿Tiene ICE su propia base de datos de pandillas?")
     assert answer.answered

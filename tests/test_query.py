@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from assistant.answer_types import expected_answer, supplies
-from assistant.query import Turn, analyse, detect_language, is_directive, split_questions
+from assistant.query import (
+    Turn,
+    analyse,
+    detect_language,
+    is_directive,
+    names,
+    split_questions,
+)
 
 
 @pytest.mark.parametrize(
@@ -109,3 +116,24 @@ def test_a_sentence_must_state_the_kind_of_fact() -> None:
     assert not supplies("count", "Section 287(g) lets ICE delegate.", "How many 287(g) agreements?")
     assert supplies("author", "By NILC staff")
     assert not supplies("amount", "ICE offers reimbursements and incentives.")
+
+
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        ("I live in Houston. When did ICE start its gang database?", ("Houston", "ICE")),
+        ("Does the Harris County jail share fingerprints?", ("Harris County",)),
+        (
+            "What does the Department of Homeland Security keep?",
+            ("Department of Homeland Security",),
+        ),
+        ("Is California’s DMV sharing photos?", ("California", "DMV")),
+        ("¿Qué dijo la alcaldesa de Los Ángeles sobre ICE?", ("Los Ángeles", "ICE")),
+        # a sentence's first word is capitalised anyway; "I" is no name
+        ("Texas sheriffs: do they sign 287(g) agreements?", ()),
+        ("Can I get help? I am scared.", ()),
+    ],
+)
+def test_names_a_question_mentions(question: str, named: tuple[str, ...]) -> None:
+    assert names(question) == named
+    assert analyse(question).names == named
