@@ -106,11 +106,20 @@ _SUPPLIES: dict[str, re.Pattern[str]] = {
 }
 
 
+# Each sentence of a message is read as it begins: "I live in Houston. When did ...?", "Buenas
+# tardes. ¿En qué fecha ...?"; a follow-up's opening word ("And when was it published?", "¿Y
+# cuándo empezó?") is set aside.
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|(?=¿)")
+_OPENING = re.compile(r"^(\s*¿?)\s*(and|but|so|then|y|e|pero|entonces)\b[\s,]*", re.I)
+
+
 def expected_answer(question: str) -> str | None:
     """The kind of answer a question asks for, when its wording makes that clear."""
-    for kind, pattern in _ASKS:
-        if pattern.search(question):
-            return kind
+    for sentence in _SENTENCE_BREAK.split(question):
+        sentence = _OPENING.sub(r"\1", sentence)
+        for kind, pattern in _ASKS:
+            if pattern.search(sentence):
+                return kind
     return None
 
 

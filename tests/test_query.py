@@ -96,6 +96,12 @@ def test_questions_in_two_parts_are_split_and_typed() -> None:
         ("Where is the nearest ICE office?", "location"),
         ("Where can people look to learn more?", None),
         ("Who wrote the report?", "author"),
+        # the question after a sentence of context, or after a follow-up's opening word
+        ("I live in Houston. When did ICE start its own gang database?", "year"),
+        ("Buenas tardes. ¿En qué fecha publicó NILC el artículo?", "year"),
+        ("¿Y cuándo publicaron eso?", "year"),
+        ("And how much does it cost?", "amount"),
+        ("My cousin was arrested. Will ICE know?", None),
     ],
 )
 def test_kind_of_answer_asked_for(question: str, kind: str | None) -> None:
