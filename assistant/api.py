@@ -135,9 +135,10 @@ class AnswerOut(BaseModel):
     question: str
     answer: str = Field(
         description="Quoted sentences, each followed by its `[n]` marker. The assistant's own "
-        "notes (the sources are in English; a part of the question the material does not "
-        "answer; a place or name in the question it never mentions) stand on lines of their "
-        "own, in parentheses, with no marker."
+        "notes (the sources are in English; the quotes come closest but may not answer "
+        "exactly; a part of the question the material does not answer; a place or name in the "
+        "question it never mentions) stand on lines of their own, in parentheses, with no "
+        "marker."
     )
     answered: bool = Field(description="False when the material does not cover the question.")
     citations: list[CitationOut]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from conftest import NILC
 
 from assistant import Answer, Assistant
-from assistant.answer import SOURCES_IN_ENGLISH
+from assistant.answer import SOURCES_IN_ENGLISH, closest_only
 from assistant.eval import citation_problems
 
 QUESTIONS = [
@@ -134,6 +135,27 @@ def test_names_the_material_mentions_get_no_note(assistant: Assistant, question:
         line.startswith("(The material does not mention") for line in answer.answer.splitlines()
     )
     assert "no menciona" not in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "language"),
+    [
+        ("When did ICE start its own gang database?", "en"),
+        ("¿Tiene ICE su propia base de datos de pandillas?", "es"),
+    ],
+)
+def test_an_answer_below_sure_confidence_says_it_may_not_answer_exactly(
+    assistant: Assistant, monkeypatch: pytest.MonkeyPatch, question: str, language: str
+) -> None:
+    note = closest_only(language)
+    clear = assistant.ask(question)
+    assert clear.answered and note not in clear.answer
+    unsure = replace(assistant.answerer.settings, sure_confidence=9.0, sure_confidence_spanish=9.0)
+    monkeypatch.setattr(assistant.answerer, "settings", unsure)
+    hedged = assistant.ask(question)
+    assert hedged.answered and note in hedged.answer.splitlines()
+    assert hedged.citations == clear.citations  # the same quotes, only framed
+    _quoted_sentences(hedged)
 
 
 def test_spanish_answers_say_the_sources_are_in_english(assistant: Assistant) -> None:
