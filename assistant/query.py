@@ -114,7 +114,11 @@ _NAME_JOINERS = frozenset({"of", "the", "de", "del", "la", "los", "las"})
 def names(question: str) -> tuple[str, ...]:
     """The names a question mentions: capitalised words, and runs of them, inside a sentence
     ("Texas", "Harris County", "Los Ángeles", "ICE"). A sentence's first word is left out, since
-    its capital says nothing."""
+    its capital says nothing; so are all capitals in a message written in capitals or with every
+    word capitalised ("CAN ICE GET MY TAX RECORDS?", "Can Ice Get My Records?")."""
+    words = [t for t in _WORD_OR_BREAK.findall(question) if t[0].isalpha()]
+    if sum(w[0].isupper() for w in words[1:]) > len(words[1:]) / 2:
+        return ()
     found: list[str] = []
     run: list[str] = []
 

@@ -138,6 +138,9 @@ def test_a_sentence_must_state_the_kind_of_fact() -> None:
         # a sentence's first word is capitalised anyway; "I" is no name
         ("Texas sheriffs: do they sign 287(g) agreements?", ()),
         ("Can I get help? I am scared.", ()),
+        # capitals that say nothing: a message in capitals, or with every word capitalised
+        ("CAN ICE GET MY TAX RECORDS FROM THE IRS?", ()),
+        ("Can Ice Get My Tax Records From The Irs?", ()),
     ],
 )
 def test_names_a_question_mentions(question: str, named: tuple[str, ...]) -> None:
