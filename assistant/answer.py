@@ -11,7 +11,10 @@ from several passages). The answer is refused ("not covered") when:
     models and the words themselves must agree. For Spanish, the sentence score (which already
     reads the question with e5) without its English-gloss part, plus the e5 relevance.
 Refusing questions that name something the material never mentions was tried and dropped: people
-mention their own names and towns in questions the material does answer.
+mention their own names and towns in questions the material does answer. Such an answer says
+instead, on a line of its own, that the material does not mention those names; and an English
+answer whose confidence is just above the threshold opens with a note that its quotes come
+closest but may not answer exactly.
 """
 
 from __future__ import annotations

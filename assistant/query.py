@@ -116,7 +116,8 @@ def names(question: str) -> tuple[str, ...]:
     ("Texas", "Harris County", "Los Ángeles", "ICE"). A sentence's first word is left out, since
     its capital says nothing; so are all capitals in a message written in capitals or with every
     word capitalised ("CAN ICE GET MY TAX RECORDS?", "Can Ice Get My Records?")."""
-    words = [t for t in _WORD_OR_BREAK.findall(question) if t[0].isalpha()]
+    marks = _WORD_OR_BREAK.findall(question)
+    words = [t for t in marks if t[0].isalpha()]
     if sum(w[0].isupper() for w in words[1:]) > len(words[1:]) / 2:
         return ()
     found: list[str] = []
@@ -130,7 +131,7 @@ def names(question: str) -> tuple[str, ...]:
         run.clear()
 
     opening = True
-    for token in _WORD_OR_BREAK.findall(question):
+    for token in marks:
         if not token[0].isalpha():
             close()
             opening = True
