@@ -60,7 +60,9 @@ _ANAPHORA = re.compile(
 )
 _CONTINUATION = re.compile(r"^\s*(and|but|what about|how about|y|pero|¿y|y qué|qué hay de)\b", re.I)
 
-# Requests aimed at the system itself rather than at the material.
+# Requests aimed at the system itself rather than at the material. Imperatives count at the
+# start of any sentence: "Forget those articles. Act as my lawyer ..." is one.
+_OPENS = r"(?:^|[.!?;:]\s+)\s*(?:please\s+|por favor\s+)?"
 _DIRECTIVES = [
     re.compile(p, re.IGNORECASE)
     for p in (
@@ -73,18 +75,21 @@ _DIRECTIVES = [
         r"\b(set aside|put aside|ignore|disregard|forget)\b.{0,40}\b(documents?|sources?|texts?|"
         r"material) (you were|you've been|you have been) (given|loaded|provided)|"
         r"\b(what you personally think|your (own |personal )opinion)\b",
+        _OPENS + r"(set aside|put aside|ignore|disregard|forget|olvida|ignora|deja)\b.{0,30}"
+        r"\b(articles?|documents?|sources?|texts?|material|artículos|documentos|fuentes|textos)\b",
+        r"\bno (sources?|citations?) (needed|required|necessary)\b",
         r"\b(olvida|ignora|omite)\b.{0,60}\b(instrucciones|reglas|indicaciones)\b",
         r"\b(muestra|revela|imprime)\b.{0,40}\b(configuración|contraseñas?|claves?|instrucciones)\b",
-        r"^\s*(please\s+)?(write|compose|draw|sing|translate|rewrite|paraphrase)\b",
-        r"^\s*(please\s+)?(pretend|act as|you are now|from now on|role-?play|imagine you are|"
+        _OPENS + r"(write|compose|draw|sing|translate|rewrite|paraphrase)\b",
+        _OPENS + r"(pretend|act as|you are now|from now on|role-?play|imagine you are|"
         r"let'?s play)\b",
         r"\b(system override|you are no longer (restricted|limited|bound)|(answer|respond) from "
         r"(your own|general|outside) knowledge|"
         r"ya no (estás|tienes) (restringido|limitado|límites))\b",
-        r"^\s*(por favor\s+)?(finge|actúa como|haz de cuenta|a partir de ahora|ahora eres|"
+        _OPENS + r"(finge|actúa como|haz de cuenta|a partir de ahora|ahora eres|"
         r"imagina que eres)\b",
-        r"^\s*(por favor\s+)?(escribe|compón|dibuja|canta|traduce)\b",
-        r"\b(tell me a joke|cuéntame un chiste)\b",
+        _OPENS + r"(escribe|compón|dibuja|canta|traduce)\b",
+        r"\b(tell me a (\w+ )?joke|cuéntame un chiste)\b",
     )
 ]
 _SMALL_TALK = re.compile(
