@@ -35,11 +35,14 @@ class Assistant:
         multilingual: BaseEmbedding,
         spanish: BaseEmbedding,
         *,
+        sentences: BaseEmbedding | None = None,
         server: bool = False,
     ) -> None:
+        """`english` encodes questions; `sentences` (by default the same model) encodes the
+        passages' sentences, as the build encodes passages."""
         self.store = store
         self.server = server
-        evidence = Evidence(english, spanish)
+        evidence = Evidence(english, spanish, sentences=sentences)
         self.retriever = HybridRetriever(store, english, multilingual, evidence)
         self.answerer = Answerer(evidence)
         self._document_text = functools.lru_cache(maxsize=256)(store.document_text)
@@ -59,6 +62,7 @@ class Assistant:
             english_model(settings.encoder, settings.model_dir),
             multilingual_model(),
             e5_model(),
+            sentences=english_model(settings.encoder, settings.model_dir, passages=True),
             server=bool(settings.chroma_url),
         )
         assistant.retriever.lexical()  # build the BM25 index now, not on the first question

@@ -121,10 +121,20 @@ class EmbeddingCache:
 class Evidence:
     """Scores the sentences of candidate passages against a question."""
 
-    def __init__(self, english: BaseEmbedding, spanish: BaseEmbedding) -> None:
+    def __init__(
+        self,
+        english: BaseEmbedding,
+        spanish: BaseEmbedding,
+        *,
+        sentences: BaseEmbedding | None = None,
+    ) -> None:
+        """`english` encodes questions and `sentences` (by default the same model) the
+        sentences: with the int8 question encoder, sentences stay in full precision like the
+        passages of the index (and like the vectors a build may store), and a sentence's vector
+        never depends on the batch it was encoded in (int8 scales activations per batch)."""
         self.english = english
         self.spanish = spanish
-        self._english = EmbeddingCache(english)
+        self._english = EmbeddingCache(sentences or english)
         self._spanish = EmbeddingCache(spanish)
 
     def clear(self) -> None:

@@ -28,8 +28,9 @@ def english_model_id() -> str:
 
 # How the English model runs. "onnx": ONNX Runtime on a local export of the packaged weights, the
 # same vectors as PyTorch (cosine > 0.99999) at a fraction of the cost and without importing torch.
-# "onnx-int8": that export with its matrix products quantised to int8, for questions only (passages
-# are always encoded in full precision). "torch": sentence-transformers through llama-index.
+# "onnx-int8" (the default for questions): that export with its matrix products quantised to int8;
+# passages are always encoded in full precision, so the index is the same under every setting.
+# "torch": sentence-transformers through llama-index.
 ENCODERS = ("onnx", "onnx-int8", "torch")
 
 

@@ -40,9 +40,10 @@ class Settings(BaseSettings):
     )
     collection: str = Field(default="knowledge", description="Chroma collection name.")
     encoder: Literal["onnx", "onnx-int8", "torch"] = Field(
-        default="onnx",
-        description="How the English model runs: `onnx` (ONNX Runtime, same vectors as PyTorch),"
-        " `onnx-int8` (quantised, questions only) or `torch` (sentence-transformers).",
+        default="onnx-int8",
+        description="How the English model encodes questions: `onnx-int8` (ONNX Runtime,"
+        " quantised), `onnx` (ONNX Runtime, same vectors as PyTorch) or `torch`"
+        " (sentence-transformers). Passages are always encoded in full precision.",
     )
     model_dir: Path = Field(
         default=PROJECT_ROOT / ".models",

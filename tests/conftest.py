@@ -124,9 +124,10 @@ def assistant(index_settings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def embed_model():  # type: ignore[no-untyped-def]
+    """The English model as the build runs it (full precision, whatever encodes questions)."""
     from index.embed import english_model
 
-    return english_model()
+    return english_model(passages=True)
 
 
 def make_pdf(path: Path, lines: list[str]) -> Path:
