@@ -30,6 +30,7 @@ from llama_index.core.schema import BaseNode, MetadataMode
 from assistant.bridge import MAX_WORDS, Bridge
 from assistant.evidence import EmbeddingCache, Evidence, Sentence, english_texts
 from assistant.lexical import LexicalIndex, tokens
+from assistant.plain import in_plain_words
 from assistant.query import Query, analyse
 from assistant.types import DocumentRef, Passage
 from index.chunk import CONTENT, NAVIGATION, QUESTIONS, ranking_text
@@ -165,14 +166,17 @@ class HybridRetriever:
         return Snapshot(revision, lexical, frozenset(ids), bridge, factors, stored, nodes)
 
     def glossed(self, query: Query) -> Query:
-        """A Spanish query (and its parts) with its English gloss; others as they are."""
-        if query.language != "es":
-            return query
-        bridge = self.snapshot().bridge
+        """A query (and its parts) with the material's words for its everyday ones
+        (assistant/plain.py) and, when Spanish, its English gloss."""
+        snapshot = self.snapshot()
+        bridge, known = snapshot.bridge, snapshot.lexical.df
 
         def gloss(query: Query) -> Query:
-            text, share = bridge.gloss(query.text)
-            return replace(query, gloss=text, gloss_share=share)
+            text = in_plain_words(query.text, lambda word: all(t in known for t in tokens(word)))
+            if query.language != "es":
+                return replace(query, text=text)
+            english, share = bridge.gloss(text)
+            return replace(query, text=text, gloss=english, gloss_share=share)
 
         return replace(gloss(query), parts=tuple(gloss(part) for part in query.parts))
 

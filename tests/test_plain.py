@@ -1,0 +1,59 @@
+"""Plain words: everyday names of agencies and records read with the material's own words."""
+
+from __future__ import annotations
+
+from assistant import Assistant
+from assistant.plain import in_plain_words
+from assistant.query import analyse
+
+
+def _everything(word: str) -> bool:
+    return True
+
+
+def test_everyday_words_get_the_material_words_beside_them() -> None:
+    text = in_plain_words("Could the tax people or the cops see my finger prints?", _everything)
+    assert "tax people (IRS taxpayer)" in text
+    assert "cops (police)" in text
+    assert "finger prints (fingerprints)" in text
+
+
+def test_only_words_the_index_uses_are_added() -> None:
+    question = "Could the tax people see my address?"
+    assert in_plain_words(question, lambda word: word == "IRS") == (
+        "Could the tax people (IRS) see my address?"
+    )
+    assert in_plain_words(question, lambda word: False) == question
+
+
+def test_whole_words_and_the_right_sense_only() -> None:
+    # the verb "deal with" is no agreement, "fingerprints" needs nothing, "syntax" is no tax
+    for text in (
+        "How do police deal with fingerprints?",
+        "Does the syntax of the taxonomy matter?",
+        "Keep an eye on it",
+    ):
+        assert in_plain_words(text, _everything) == text
+    assert "a deal (agreement)" in in_plain_words("Has the county a deal with ICE?", _everything)
+
+
+def test_the_retriever_reads_english_and_spanish_questions_in_the_material_words(
+    assistant: Assistant,
+) -> None:
+    retriever = assistant.retriever
+    english = retriever.glossed(analyse("Do the cops send my prints to the feds?"))
+    assert "cops (police)" in english.text and "prints (fingerprints)" in english.text
+    assert "feds (federal)" in english.text
+    assert english.question == "Do the cops send my prints to the feds?"  # shown as asked
+    spanish = retriever.glossed(analyse("¿La migra puede ver mis datos del DMV?"))
+    assert "La migra (ICE immigration)" in spanish.text and spanish.gloss
+
+
+def test_a_question_in_everyday_words_finds_what_the_material_says(assistant: Assistant) -> None:
+    prints = assistant.ask(
+        "My husband got booked and they took his prints. Do those go to immigration?"
+    )
+    assert prints.answered
+    assert "fingerprint" in prints.answer.split("[1]")[0]
+    deal = assistant.ask("Does the sheriff have some deal where deputies act like immigration?")
+    assert "287(g)" in deal.answer.split("[1]")[0]
