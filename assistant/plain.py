@@ -35,8 +35,11 @@ PLAIN_WORDS: tuple[tuple[str, str], ...] = (
     (r"face (?:scans?|scanning|recognition|matching)", "facial recognition"),
     (r"health insurance|medi-?cal|health coverage", "Medicaid"),
     (r"gang lists?", "gang database"),
-    (r"papers|undocumented", "immigration status"),
     (r"licen[cs]e office|motor vehicles? (?:office|agency)", "DMV"),
+    # Spanish everyday names the word-by-word gloss (assistant/bridge.py) does not carry over
+    (r"impuestos|declaraci[oó]n de impuestos", "IRS taxpayer"),
+    (r"seguro m[eé]dico", "Medicaid"),
+    (r"listas? de pandill\w+", "gang database"),
 )
 
 _ENTRIES = tuple(

@@ -47,6 +47,8 @@ def test_the_retriever_reads_english_and_spanish_questions_in_the_material_words
     assert english.question == "Do the cops send my prints to the feds?"  # shown as asked
     spanish = retriever.glossed(analyse("¿La migra puede ver mis datos del DMV?"))
     assert "La migra (ICE immigration)" in spanish.text and spanish.gloss
+    gangs = retriever.glossed(analyse("¿Me pueden meter en una lista de pandilleros?"))
+    assert "lista de pandilleros (gang database)" in gangs.text
 
 
 def test_a_question_in_everyday_words_finds_what_the_material_says(assistant: Assistant) -> None:
