@@ -4,8 +4,8 @@ The sentences come scored from assistant/evidence.py. The best one is quoted fir
 when they score nearly as well and say something new (multi-part questions may take up to four,
 from several passages). The answer is refused ("not covered") when:
   - the question is not about the material (an instruction to the system, small talk),
-  - it asks for a kind of fact (a year, an amount, a count, a phone number) that none of the
-    most relevant sentences states, or
+  - it asks for a kind of fact (a year, an amount, a count, a phone number, which states or
+    which court) that none of the most relevant sentences states, or
   - the confidence that the best sentence answers is below the threshold for its language. For
     English, confidence = MiniLM cosine + 0.6 * term coverage + 3 * (e5 relevance - 0.8): two
     models and the words themselves must agree. For Spanish, the sentence score (which already

@@ -78,11 +78,38 @@ _ASKS: list[tuple[str, re.Pattern[str]]] = [
             re.I,
         ),
     ),
+    (
+        # "Which states have passed laws ...?": only a sentence naming places answers it
+        "place",
+        re.compile(
+            r"\b(which|what) (u\.?s\.? )?(states|cities|counties|towns)\b(?!['’])|"
+            r"\bqué (estados|ciudades|condados|pueblos)\b",
+            re.I,
+        ),
+    ),
+    ("court", re.compile(r"\b(which|what) (court|judge)s?\b|\bqué (corte|tribunal|juez)", re.I)),
     # anywhere: "Exactly how many ...", "Do you know how many ...", "¿Sabe cuántos ...?"
     ("count", re.compile(r"\bhow many\b|\b(cuántos|cuántas)\b", re.I)),
 ]
 
+_STATES = (
+    r"Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|"
+    r"Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|"
+    r"Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|"
+    r"New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|"
+    r"Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|"
+    r"West Virginia|Wisconsin|Wyoming|Puerto Rico"
+)
+
 _SUPPLIES: dict[str, re.Pattern[str]] = {
+    # a state, or a named county, city or parish (case matters: "the county" names none)
+    "place": re.compile(
+        rf"\b({_STATES})\b|\b[A-Z][a-z]+( [A-Z][a-z]+)* (County|City|Parish)\b|\bCity of [A-Z]"
+    ),
+    "court": re.compile(
+        r"\b(Supreme|District|Circuit|Appeals|Superior|Immigration|Federal) Court\b|"
+        r"\bCourt of Appeals\b|\b(Suprema )?Corte Suprema\b|\bSuprema Corte\b|\b\w+ v\. \w+"
+    ),
     "location": re.compile(
         r"\b\d{1,5}\s+[A-Z][\w.]*(\s+[A-Z][\w.]*)*\s+(street|st|avenue|ave|road|rd|boulevard|blvd|"
         r"drive|dr|lane|way|plaza|suite)\b|\b(located|headquartered|based) (at|in|on)\b",

@@ -87,6 +87,23 @@ def test_off_topic_questions_are_not_answered(assistant: Assistant, question: st
 @pytest.mark.parametrize(
     "question",
     [
+        "Which states have stopped their DMVs from sharing data with ICE?",
+        "Which court ruled that ICE's facial recognition searches of DMV photos were illegal?",
+        "What is the phone number of the ICE tip line?",
+        "How much does it cost to ask ICE for my records?",
+    ],
+)
+def test_near_topic_questions_asking_for_what_no_sentence_states_are_not_answered(
+    assistant: Assistant, question: str
+) -> None:
+    # every topic word is in the material; the places, the court, the number, the fee are not
+    answer = assistant.ask(question)
+    assert not answer.answered and not answer.citations
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
         "My neighbour Rosalinda asks: when did ICE start its own gang database?",
         "I live in Houston. When did ICE start its own gang database?",
     ],

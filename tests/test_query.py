@@ -107,6 +107,10 @@ def test_questions_in_two_parts_are_split_and_typed() -> None:
         ("¿Y cuándo publicaron eso?", "year"),
         ("And how much does it cost?", "amount"),
         ("My cousin was arrested. Will ICE know?", None),
+        ("Which states have stopped their DMVs from sharing data with ICE?", "place"),
+        ("¿En qué condados hay acuerdos 287(g)?", "place"),
+        ("What state agencies share data with ICE?", None),
+        ("Which court ruled on DMV photo searches?", "court"),
     ],
 )
 def test_kind_of_answer_asked_for(question: str, kind: str | None) -> None:
@@ -127,6 +131,10 @@ def test_a_sentence_must_state_the_kind_of_fact() -> None:
     assert not supplies("count", "Section 287(g) lets ICE delegate.", "How many 287(g) agreements?")
     assert supplies("author", "By NILC staff")
     assert not supplies("amount", "ICE offers reimbursements and incentives.")
+    assert supplies("place", "Harris County and Texas signed agreements.")
+    assert not supplies("place", "Jails and the county share data with state agencies.")
+    assert supplies("court", "The Supreme Court ruled in Trump v. CASA.")
+    assert not supplies("court", "Courts and reporting also show a memorandum.")
 
 
 @pytest.mark.parametrize(
