@@ -5,7 +5,8 @@ uses the official ones. "Could the tax people give my address to immigration?" i
 sentence about "an IRS–ICE memorandum allowing ICE to request taxpayer identity/address
 information", and neither MiniLM nor BM25 links "tax people" to "IRS" (the cosine of that
 sentence is below that of a generic one). The table below gives, for everyday words of this
-subject, the material's words; a question that uses one is read with them added in parentheses
+subject and for the acronyms the material leaves unexplained ("personal information" -> PII), the
+material's words; a question that uses one is read with them added in parentheses
 ("the tax people (IRS taxpayer)"), by every ranking and by the sentence scores. Only words the
 index itself uses are added: for a corpus that never names the IRS the entry does nothing.
 
@@ -36,6 +37,14 @@ PLAIN_WORDS: tuple[tuple[str, str], ...] = (
     (r"health insurance|medi-?cal|health coverage", "Medicaid"),
     (r"gang lists?", "gang database"),
     (r"licen[cs]e office|motor vehicles? (?:office|agency)", "DMV"),
+    # acronyms the material uses without spelling them out
+    (
+        r"personal(?:ly)? (?:identifiable )?(?:info(?:rmation)?|details|data|identifiers?)"
+        r"|datos personales|informaci[oó]n personal",
+        "PII",
+    ),
+    (r"memorand(?:um|a) of (?:agreement|understanding)|contracts?", "MOA"),
+    (r"privacy impact assessments?", "PIA"),
     # Spanish everyday names the word-by-word gloss (assistant/bridge.py) does not carry over
     (r"impuestos|declaraci[oó]n de impuestos", "IRS taxpayer"),
     (r"seguro m[eé]dico", "Medicaid"),

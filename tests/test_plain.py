@@ -16,6 +16,9 @@ def test_everyday_words_get_the_material_words_beside_them() -> None:
     assert "tax people (IRS taxpayer)" in text
     assert "cops (police)" in text
     assert "finger prints (fingerprints)" in text
+    # the material writes "PII" and "MOAs" without spelling them out
+    text = in_plain_words("What personal information is in the contract?", _everything)
+    assert "personal information (PII)" in text and "contract (MOA)" in text
 
 
 def test_only_words_the_index_uses_are_added() -> None:
@@ -59,3 +62,12 @@ def test_a_question_in_everyday_words_finds_what_the_material_says(assistant: As
     assert "fingerprint" in prints.answer.split("[1]")[0]
     deal = assistant.ask("Does the sheriff have some deal where deputies act like immigration?")
     assert "287(g)" in deal.answer.split("[1]")[0]
+
+
+def test_personal_information_finds_the_list_of_what_is_shared(assistant: Assistant) -> None:
+    for question in (
+        "Which personal details about me can ICE and the local police pass to each other?",
+        "¿Qué datos personales míos se pasan la policía y ICE?",
+    ):
+        answer = assistant.ask(question)
+        assert "date of birth" in answer.answer.split("[1]")[0]
