@@ -8,7 +8,8 @@ QueryFusionRetriever fixes K at 60 and has no per-retriever weights in its RRF m
 here (bench/README.md has the tuning).
 
 Stage 2 re-ranks the top of that list by its best sentence (assistant/evidence.py): a passage
-that contains the sentence that answers beats one that is merely about the same topic. Sentence
+that contains the sentence that answers beats one that is merely about the same topic, and for
+a question asking for a kind of fact ("On what date …?") one whose sentence states it. Sentence
 vectors come from the cache, from the store when the build made them, or are encoded. Scores:
 re-ranked passages get 1 + their best sentence's score, the rest keep their fused score (< 1),
 so `score` always falls with rank.
@@ -27,6 +28,7 @@ from typing import Any
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import BaseNode, MetadataMode
 
+from assistant.answer_types import supplies
 from assistant.bridge import MAX_WORDS, Bridge
 from assistant.evidence import EmbeddingCache, Evidence, Sentence, english_texts
 from assistant.lexical import LexicalIndex, tokens
@@ -73,6 +75,9 @@ CANDIDATES = 50
 CACHED_PASSAGES = 5000
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="retrieve")
 RERANK_DEPTH = {"en": 10, "es": 20}  # Spanish needs a deeper pool: stage 1 reads it less well
+# What a sentence loses in stage 2 when the question asks for a kind of fact (a date, a count)
+# it does not state: far more than sentence scores span, so such passages always come after.
+UNSUPPLIED_PENALTY = 10.0
 
 
 def passage_from_node(node: BaseNode, score: float, signals: dict[str, float]) -> Passage:
@@ -208,7 +213,12 @@ class HybridRetriever:
         sentences = self.evidence.sentences(query, pool, self.lexical())
         best: dict[str, float] = {}
         for sentence in sentences:
-            best.setdefault(sentence.passage.id, sentence.score)
+            # A question asking for a kind of fact (a date, a count, an author) ranks first the
+            # passages with a sentence that states one: the answer can quote nothing else.
+            score = sentence.score
+            if not supplies(query.expects, sentence.text, query.asked):
+                score -= UNSUPPLIED_PENALTY
+            best[sentence.passage.id] = max(best.get(sentence.passage.id, score), score)
         pool.sort(key=lambda p: best.get(p.id, -1.0), reverse=True)
         reranked = [replace(p, score=1.0 + max(best.get(p.id, 0.0), 0.0)) for p in pool]
         return (reranked + fused[depth:])[:k], sentences

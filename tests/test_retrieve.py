@@ -65,3 +65,12 @@ def test_a_small_index_reads_each_passage_once(
     read.clear()
     assert assistant.retrieve(question, k=8) == first  # the same passages, from memory
     assert read == []
+
+
+def test_a_question_for_a_date_ranks_first_the_passage_that_states_one(
+    assistant: Assistant,
+) -> None:
+    question = "What date was the Factually piece on police and ICE identity checks last checked?"
+    top = assistant.retrieve(question, 3)
+    assert "Checked on November 28, 2025" in top[0].text
+    assert [p.score for p in top] == sorted((p.score for p in top), reverse=True)
