@@ -106,6 +106,10 @@ class LexicalIndex:
         total = sum(self.idf(t) for t in terms)
         return sum(self.idf(t) for t in terms if t in present) / total if total else 0.0
 
+    def uses(self, text: str) -> bool:
+        """Whether every word of `text` occurs in some passage ("Harris County", "IRS")."""
+        return all(term in self.df for term in tokens(text))
+
     def known(self, terms: Sequence[str]) -> float:
         """Share of the terms' IDF weight that the corpus uses at all."""
         if not terms:

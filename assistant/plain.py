@@ -60,6 +60,8 @@ def in_plain_words(text: str, known: Callable[[str], bool]) -> str:
     """`text` with the material's words for its everyday words added in parentheses, keeping
     only those the index uses (`known`); the text as it is when it has none."""
     for pattern, formal in _ENTRIES:
+        if not pattern.search(text):
+            continue
         added = " ".join(word for word in formal.split() if known(word))
         if added:
             text = pattern.sub(rf"\g<0> ({added})", text)

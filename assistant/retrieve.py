@@ -31,7 +31,7 @@ from llama_index.core.schema import BaseNode, MetadataMode
 from assistant.answer_types import supplies
 from assistant.bridge import MAX_WORDS, Bridge
 from assistant.evidence import EmbeddingCache, Evidence, Sentence, english_texts
-from assistant.lexical import LexicalIndex, tokens
+from assistant.lexical import LexicalIndex
 from assistant.plain import in_plain_words
 from assistant.query import Query, analyse
 from assistant.types import DocumentRef, Passage
@@ -174,10 +174,10 @@ class HybridRetriever:
         """A query (and its parts) with the material's words for its everyday ones
         (assistant/plain.py) and, when Spanish, its English gloss."""
         snapshot = self.snapshot()
-        bridge, known = snapshot.bridge, snapshot.lexical.df
+        bridge, lexical = snapshot.bridge, snapshot.lexical
 
         def gloss(query: Query) -> Query:
-            text = in_plain_words(query.text, lambda word: all(t in known for t in tokens(word)))
+            text = in_plain_words(query.text, lexical.uses)
             if query.language != "es":
                 return replace(query, text=text)
             english, share = bridge.gloss(text)
@@ -194,10 +194,7 @@ class HybridRetriever:
         snapshot = self.snapshot()
         if query.language == "es":
             return tuple(name for name in query.names if not snapshot.bridge.gloss(name)[1])
-        known = snapshot.lexical.df
-        return tuple(
-            name for name in query.names if any(term not in known for term in tokens(name))
-        )
+        return tuple(name for name in query.names if not snapshot.lexical.uses(name))
 
     def retrieve(self, query: Query | str, k: int = 5) -> list[Passage]:
         """The k best passages for the query, best first."""
