@@ -10,6 +10,8 @@ from several passages). The answer is refused ("not covered") when:
     English, confidence = MiniLM cosine + 0.6 * term coverage + 3 * (e5 relevance - 0.8): two
     models and the words themselves must agree. For Spanish, the sentence score (which already
     reads the question with e5) without its English-gloss part, plus the e5 relevance.
+A question asking when a source was published or checked is answered by that source's dateline,
+which says too little to score well by itself (assistant/answer_types.py, `asks_source_date`).
 Refusing questions that name something the material never mentions was tried and dropped: people
 mention their own names and towns in questions the material does answer. Such an answer says
 instead, on a line of its own, that the material does not mention those names; and an English
@@ -23,7 +25,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from assistant.answer_types import supplies
+from assistant.answer_types import asks_source_date, is_dateline, supplies
 from assistant.evidence import Evidence, Sentence
 from assistant.lexical import LexicalIndex, tokens
 from assistant.query import Query
@@ -79,9 +81,12 @@ class Answerer:
         said to be so under the quotes, which then speak in general, not about those places."""
         top = passages[: self.settings.passages]
         ids = {p.id for p in top}
-        chosen, confidence = self.choose(
-            query, [s for s in sentences if s.passage.id in ids], lexical
-        )
+        candidates = [s for s in sentences if s.passage.id in ids]
+        dateline = self.dateline(query, top, candidates)
+        if dateline:
+            chosen, confidence = [dateline], self.sure(query)
+        else:
+            chosen, confidence = self.choose(query, candidates, lexical)
         unanswered: list[str] = []
         if chosen and query.parts:
             unanswered = self._add_parts(query, top, lexical, chosen)
@@ -132,6 +137,18 @@ class Answerer:
             if sentence is not best and not _repeats(sentence, chosen, settings.duplicate_overlap):
                 chosen.append(sentence)
         return chosen, confidence
+
+    def dateline(
+        self, query: Query, passages: Sequence[Passage], sentences: Sequence[Sentence]
+    ) -> Sentence | None:
+        """For "When was that article published?": the dateline of the best-ranked passage that
+        has one (a dateline says little by itself, so its passage's rank is its relevance); of
+        several there, the one closest to the question (a dated news item it asks about)."""
+        if query.directive or not asks_source_date(query.question):
+            return None
+        rank = {passage.id: n for n, passage in enumerate(passages)}
+        datelines = [s for s in sentences if is_dateline(s.text)]
+        return min(datelines, key=lambda s: (rank[s.passage.id], -s.score), default=None)
 
     def _add_parts(
         self,

@@ -133,6 +133,41 @@ _SUPPLIES: dict[str, re.Pattern[str]] = {
 }
 
 
+# "When was that article published?", "¿En qué fecha fue revisado el análisis …?": a question about
+# when a source was written or checked, which the source's dateline answers. It must name a source
+# ("the answer", "el análisis") or point back to one ("When was it published?", "¿… eso?").
+_WRITTEN = (
+    r"(publish(ed)?|check(ed)?|writ(e|ten)|wrote|updated?|posted|review(ed)?|publicad[oa]|"
+    r"public(ó|aron)|revisad[oa]|revis(ó|aron)|escrit[oa]|escribi(ó|eron)|actualizad[oa]|"
+    r"actualiz(ó|aron))"
+)
+_SOURCE_DATE = re.compile(
+    rf"\b{_WRITTEN}\b.*\b(article|page|answer|analysis|report|piece|source|document|guide|"
+    r"explainer|artículo|análisis|página|respuesta|informe|fuente|documento|guía)\b|"
+    r"\b(article|page|answer|analysis|report|piece|source|document|guide|explainer|artículo|"
+    rf"análisis|página|respuesta|informe|fuente|documento|guía)\b.*\b{_WRITTEN}\b|"
+    rf"\b(it|that|this|eso|esto)\s+({_WRITTEN}\b|[?¿.]|$)|\b{_WRITTEN}\s+(it|that|this|eso|esto)\b",
+    re.I,
+)
+# A line that opens with a date, perhaps after "Checked on" or "Published": a source's dateline
+# ("Checked on November 28, 2025"), or an item of a list of dated news ("Jun 24, 2025 More than …").
+_DATELINE = re.compile(
+    rf"^((checked|published|updated|last updated|posted|reviewed)( on)?:?\s+)?{_MONTHS}\.?\s+"
+    r"\d{1,2},?\s+\d{4}(\.?$|\s+(?-i:[A-Z]))",
+    re.I,
+)
+
+
+def asks_source_date(question: str) -> bool:
+    """Whether a question asks when a source was published, written or checked."""
+    return expected_answer(question) == "year" and bool(_SOURCE_DATE.search(question))
+
+
+def is_dateline(sentence: str) -> bool:
+    """Whether a sentence opens with the date of its source or of the item it begins."""
+    return bool(_DATELINE.match(sentence.strip()))
+
+
 # Each sentence of a message is read as it begins: "I live in Houston. When did ...?", "Buenas
 # tardes. ¿En qué fecha ...?"; a follow-up's opening word ("And when was it published?", "¿Y
 # cuándo empezó?") is set aside.

@@ -6,7 +6,7 @@ import re
 from dataclasses import replace
 
 import pytest
-from conftest import NILC
+from conftest import FACTUALLY, NILC
 
 from assistant import Answer, Assistant
 from assistant.answer import SOURCES_IN_ENGLISH, closest_only
@@ -190,6 +190,22 @@ def test_a_follow_up_uses_the_conversation(assistant: Assistant) -> None:
     ]
     answer = assistant.ask("When was it started?", history)
     assert answer.answered and "2010" in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "document", "date"),
+    [
+        ("When was the NILC article published?", NILC, "Sep 22, 2017"),
+        ("On what date was the Factually page on identity checks checked?", FACTUALLY, "2025"),
+        ("¿En qué fecha publicaron el artículo de NILC sobre bases de datos?", NILC, "2017"),
+    ],
+)
+def test_when_a_source_was_written_is_answered_by_its_dateline(
+    assistant: Assistant, question: str, document: str, date: str
+) -> None:
+    answer = assistant.ask(question)
+    assert answer.answered and date in answer.answer
+    assert [c.passage.document.id for c in answer.citations] == [document]
 
 
 def test_answer_shape_matches_the_contract(assistant: Assistant) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answer_types import expected_answer, supplies
+from assistant.answer_types import asks_source_date, expected_answer, is_dateline, supplies
 from assistant.query import (
     Turn,
     analyse,
@@ -135,6 +135,33 @@ def test_a_sentence_must_state_the_kind_of_fact() -> None:
     assert not supplies("place", "Jails and the county share data with state agencies.")
     assert supplies("court", "The Supreme Court ruled in Trump v. CASA.")
     assert not supplies("court", "Courts and reporting also show a memorandum.")
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("When was the NILC article published?", True),
+        ("When was it written?", True),
+        ("Who wrote it, and when did they publish it?", False),  # the parts are asked one by one
+        ("¿En qué fecha revisaron la respuesta de Factually?", True),
+        ("¿Y cuándo publicaron eso?", True),
+        # dates of what the material is about, not of the material
+        ("When did ICE start its own gang database?", False),
+        ("When was the 287(g) program updated?", False),
+        ("When was Harris County's agreement signed?", False),
+        ("What does the article say about fingerprints?", False),
+    ],
+)
+def test_questions_about_when_a_source_was_written(question: str, asks: bool) -> None:
+    assert asks_source_date(question) is asks
+
+
+def test_a_dateline_opens_with_a_date() -> None:
+    assert is_dateline("Checked on November 28, 2025")
+    assert is_dateline("Sep 22, 2017")
+    assert is_dateline("Jun 24, 2025 More than 280 immigrants were moved.")
+    assert not is_dateline("ICE even started its own gang database in 2010.")
+    assert not is_dateline("May 5, 2020 is when it began.")
 
 
 @pytest.mark.parametrize(
