@@ -36,6 +36,14 @@ PLAIN_WORDS: tuple[tuple[str, str], ...] = (
     (r"face (?:scans?|scanning|recognition|matching)", "facial recognition"),
     (r"health insurance|medi-?cal|health coverage", "Medicaid"),
     (r"gang lists?", "gang database"),
+    # what local agencies get for cooperating: "do the feds pay the county?", "does the county
+    # get anything back?"
+    (
+        r"pay(?:s|ing)? (?:local|the|them|police|count(?:y|ies)|sheriffs?|departments?|jails?)"
+        r"|(?:get|gets|getting|receive|receives) (?:anything|something|money|paid)"
+        r"|compensat\w+",
+        "reimbursements incentives",
+    ),
     (r"licen[cs]e office|motor vehicles? (?:office|agency)", "DMV"),
     # acronyms the material uses without spelling them out
     (
@@ -49,6 +57,7 @@ PLAIN_WORDS: tuple[tuple[str, str], ...] = (
     (r"impuestos|declaraci[oó]n de impuestos", "IRS taxpayer"),
     (r"seguro m[eé]dico", "Medicaid"),
     (r"listas? de pandill\w+", "gang database"),
+    (r"(?:les?|se) pagan?|reciben? (?:algo|dinero)", "reimbursements incentives"),
 )
 
 _ENTRIES = tuple(

@@ -71,3 +71,21 @@ def test_personal_information_finds_the_list_of_what_is_shared(assistant: Assist
     ):
         answer = assistant.ask(question)
         assert "date of birth" in answer.answer.split("[1]")[0]
+
+
+def test_paying_local_agencies_reads_as_the_material_reimbursements() -> None:
+    text = in_plain_words("Does the sheriff get anything for working with ICE?", _everything)
+    assert text == "Does the sheriff get anything (reimbursements incentives) for working with ICE?"
+    # paying taxes is not paying the locals
+    assert "reimbursements" not in in_plain_words("I pay my taxes every year.", _everything)
+
+
+def test_a_question_about_money_for_cooperating_finds_the_reimbursements(
+    assistant: Assistant,
+) -> None:
+    for question in (
+        "Is the federal government paying the sheriffs to help with deportations?",
+        "¿Les pagan a los condados por cooperar con inmigración?",
+    ):
+        passages = assistant.retrieve(question, 3)
+        assert any("reimbursements" in p.text for p in passages), question
