@@ -46,7 +46,9 @@ _ASKS: list[tuple[str, re.Pattern[str]]] = [
             # "When did ... start?" asks for a date; "When do jails call ICE?" for circumstances.
             r"^\s*(what year|which year|in what year|since when|what date|on what date)\b|"
             r"^\s*when (did|was|were|had)\b|"
-            r"^\s*¿?\s*(en qué año|qué año|desde cuándo|en qué fecha)\b|"
+            r"^\s*how (up[- ]to[- ]date|recent|current) (is|are|was|were)\b|"
+            r"^\s*¿?\s*(en qué año|qué año|desde cuándo|en qué fecha|de cuándo es|qué tan "
+            r"(actualizad[oa]|reciente))\b|"
             r"^\s*¿?\s*cuándo (se )?(\w+(ó|aron|ieron)|fue|fueron)\b",
             re.I,
         ),
@@ -133,20 +135,20 @@ _SUPPLIES: dict[str, re.Pattern[str]] = {
 }
 
 
-# "When was that article published?", "¿En qué fecha fue revisado el análisis …?": a question about
-# when a source was written or checked, which the source's dateline answers. It must name a source
-# ("the answer", "el análisis") or point back to one ("When was it published?", "¿… eso?").
+# "When was that article published?", "How up to date is the Factually write-up?", "¿En qué fecha
+# fue revisado el análisis …?": a question about when a source was written or checked, which the
+# source's dateline answers. It must name a source ("the answer", "el análisis") or point back to
+# one ("When was it published?", "¿… eso?").
 _WRITTEN = (
-    r"(publish(ed)?|check(ed)?|writ(e|ten)|wrote|updated?|posted|review(ed)?|publicad[oa]|"
-    r"public(ó|aron)|revisad[oa]|revis(ó|aron)|escrit[oa]|escribi(ó|eron)|actualizad[oa]|"
-    r"actualiz(ó|aron))"
+    r"(publish(ed)?|check(ed)?|writ(e|ten)|wrote|updated?|posted|review(ed)?|up[- ]to[- ]date|"
+    r"recent|current|publicad[oa]|public(ó|aron)|revisad[oa]|revis(ó|aron)|escrit[oa]|"
+    r"escribi(ó|eron)|actualizad[oa]|actualiz(ó|aron)|reciente|de cuándo (es|son))"
 )
-_SOURCE_DATE = re.compile(
-    rf"\b{_WRITTEN}\b.*\b(article|page|answer|analysis|report|piece|source|document|guide|"
-    r"explainer|artículo|análisis|página|respuesta|informe|fuente|documento|guía)\b|"
-    r"\b(article|page|answer|analysis|report|piece|source|document|guide|explainer|artículo|"
-    rf"análisis|página|respuesta|informe|fuente|documento|guía)\b.*\b{_WRITTEN}\b|"
-    rf"\b(it|that|this|eso|esto)\s+({_WRITTEN}\b|[?¿.]|$)|\b{_WRITTEN}\s+(it|that|this|eso|esto)\b",
+_WRITES = re.compile(rf"\b{_WRITTEN}\b", re.I)
+_SOURCE = re.compile(
+    r"\b(article|page|answer|analysis|report|piece|source|document|guide|explainer|write-?up|"
+    r"artículo|análisis|página|respuesta|informe|fuente|documento|guía)\b|"
+    rf"\b(it|that|this|eso|esto)\s*({_WRITTEN}\b|[?¿.]|$)|\b{_WRITTEN}\s+(it|that|this|eso|esto)\b",
     re.I,
 )
 # A line that opens with a date, perhaps after "Checked on" or "Published": a source's dateline
@@ -160,7 +162,11 @@ _DATELINE = re.compile(
 
 def asks_source_date(question: str) -> bool:
     """Whether a question asks when a source was published, written or checked."""
-    return expected_answer(question) == "year" and bool(_SOURCE_DATE.search(question))
+    return (
+        expected_answer(question) == "year"
+        and bool(_WRITES.search(question))
+        and bool(_SOURCE.search(question))
+    )
 
 
 def is_dateline(sentence: str) -> bool:

@@ -198,6 +198,7 @@ def test_a_follow_up_uses_the_conversation(assistant: Assistant) -> None:
         ("When was the NILC article published?", NILC, "Sep 22, 2017"),
         ("On what date was the Factually page on identity checks checked?", FACTUALLY, "2025"),
         ("¿En qué fecha publicaron el artículo de NILC sobre bases de datos?", NILC, "2017"),
+        ("How up to date is the Factually page about local police and ICE?", FACTUALLY, "2025"),
     ],
 )
 def test_when_a_source_was_written_is_answered_by_its_dateline(

@@ -105,6 +105,8 @@ def test_questions_in_two_parts_are_split_and_typed() -> None:
         ("I live in Houston. When did ICE start its own gang database?", "year"),
         ("Buenas tardes. ¿En qué fecha publicó NILC el artículo?", "year"),
         ("¿Y cuándo publicaron eso?", "year"),
+        ("How recent is that report?", "year"),
+        ("¿Qué tan actualizada está la guía?", "year"),
         ("And how much does it cost?", "amount"),
         ("My cousin was arrested. Will ICE know?", None),
         ("Which states have stopped their DMVs from sharing data with ICE?", "place"),
@@ -145,10 +147,13 @@ def test_a_sentence_must_state_the_kind_of_fact() -> None:
         ("Who wrote it, and when did they publish it?", False),  # the parts are asked one by one
         ("¿En qué fecha revisaron la respuesta de Factually?", True),
         ("¿Y cuándo publicaron eso?", True),
+        ("How up to date is the guide on identity checks?", True),
+        ("¿De cuándo es ese artículo?", True),
         # dates of what the material is about, not of the material
         ("When did ICE start its own gang database?", False),
         ("When was the 287(g) program updated?", False),
         ("When was Harris County's agreement signed?", False),
+        ("How current is the information about Secure Communities?", False),
         ("What does the article say about fingerprints?", False),
     ],
 )
