@@ -45,6 +45,14 @@ PLAIN_WORDS: tuple[tuple[str, str], ...] = (
         "reimbursements incentives",
     ),
     (r"licen[cs]e office|motor vehicles? (?:office|agency)", "DMV"),
+    # people who no longer call the police: the material's "avoiding police", "mistrust"
+    (
+        r"(?:stop|stopped|quit|won'?t|wo n't|afraid to|scared to|stay away from|avoid|avoiding)"
+        r"(?: even)?(?: calling| call)? (?:911|the cops|the police|police|cops)"
+        r"|dej(?:ar|a|an|aron|ó) de llamar a la polic[ií]a|no llaman? a la polic[ií]a"
+        r"|miedo (?:a|de) (?:llamar a )?la polic[ií]a",
+        "avoiding police mistrust",
+    ),
     # acronyms the material uses without spelling them out
     (
         r"personal(?:ly)? (?:identifiable )?(?:info(?:rmation)?|details|data|identifiers?)"

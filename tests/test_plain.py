@@ -89,3 +89,14 @@ def test_a_question_about_money_for_cooperating_finds_the_reimbursements(
     ):
         passages = assistant.retrieve(question, 3)
         assert any("reimbursements" in p.text for p in passages), question
+
+
+def test_not_calling_the_police_finds_what_the_material_warns_of(assistant: Assistant) -> None:
+    for question in (
+        "Why are people scared to call the police now?",
+        "¿Por qué la gente deja de llamar a la policía?",
+    ):
+        assert "(avoiding police mistrust)" in in_plain_words(question, _everything)
+    question = "Why did my neighbors stop calling the police after the sheriff joined up with ICE?"
+    passages = assistant.retrieve(question, 3)
+    assert any("people avoiding police" in p.text for p in passages)
