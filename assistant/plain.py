@@ -53,6 +53,8 @@ PLAIN_WORDS: tuple[tuple[str, str], ...] = (
         r"|miedo (?:a|de) (?:llamar a )?la polic[ií]a",
         "avoiding police mistrust",
     ),
+    # the verb people use, the noun the material uses
+    (r"complain(?:ing|ed|s)?|quej\w+|reclam(?:ar|o|os)", "complaints"),
     # acronyms the material uses without spelling them out
     (
         r"personal(?:ly)? (?:identifiable )?(?:info(?:rmation)?|details|data|identifiers?)"

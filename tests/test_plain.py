@@ -100,3 +100,11 @@ def test_not_calling_the_police_finds_what_the_material_warns_of(assistant: Assi
     question = "Why did my neighbors stop calling the police after the sheriff joined up with ICE?"
     passages = assistant.retrieve(question, 3)
     assert any("people avoiding police" in p.text for p in passages)
+
+
+def test_complaining_finds_where_the_material_says_complaints_can_be_filed(
+    assistant: Assistant,
+) -> None:
+    assert "quejar (complaints)" in in_plain_words("¿Me puedo quejar?", _everything)
+    question = "Who do I complain to if an officer misuses a fingerprint scanner on me?"
+    assert "file complaints" in assistant.retrieve(question, 1)[0].text
