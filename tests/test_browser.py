@@ -45,6 +45,8 @@ def _open(browser: Any, url: str, hosts: set[str], **context: Any) -> Any:
     # as long as an answer may take: the server's start-up warm-up shares the two cores with
     # Chromium, and once in a few suite runs the page took longer than the default 30 s
     page.goto(url, wait_until="networkidle", timeout=90_000)
+    # Gradio renders after its scripts load: an idle network is not yet a drawn page
+    page.wait_for_selector("#question textarea", state="visible", timeout=90_000)
     return page
 
 
