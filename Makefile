@@ -12,6 +12,8 @@ export ANONYMIZED_TELEMETRY := False
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download fails here).
 CHROMIUM := /usr/bin/chromium
+# The no-outside-requests tests trace every process and thread of the app with strace.
+STRACE := /usr/bin/strace
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install index run test lint bench screenshot clean
@@ -21,6 +23,10 @@ install: $(STAMP)
 $(CHROMIUM):
 	$(SUDO) apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
+
+$(STRACE):
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q strace
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +42,7 @@ index: install
 run: index
 	$(BIN)/python app.py
 
-test: install $(CHROMIUM)
+test: install $(CHROMIUM) $(STRACE)
 	$(BIN)/python -m pytest
 
 # Re-make the README's screenshot of a cited answer (docs/chat-answer.png) with the browser test.

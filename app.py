@@ -9,13 +9,14 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 
-from index.settings import enforce_offline
+from index.settings import Settings, enforce_offline
 
 enforce_offline()
 
 from fastapi import FastAPI  # noqa: E402
 
 from assistant.core import Assistant, AssistantProvider  # noqa: E402
+from assistant.serve import server_options  # noqa: E402
 from index.errors import AssistantError  # noqa: E402
 
 log = logging.getLogger("assistant.app")
@@ -57,15 +58,39 @@ def _release_free_memory() -> None:
 
 
 def create_app(provider: AssistantProvider | None = None) -> FastAPI:
-    """The API under /api, OpenAPI at /openapi.json, and the Gradio chat at /."""
+    """The API under /api, OpenAPI at /openapi.json, and the Gradio chat at /, behind its gate."""
     import gradio as gr
+    from starlette.routing import Mount
 
     from assistant.api import create_api
+    from assistant.gate import ChatGate
+    from assistant.middleware import Limit
     from assistant.ui import CSS, create_ui
 
     provider = provider or AssistantProvider()
+    settings = provider.settings
     app = create_api(provider, lifespan=load_at_start)
-    return gr.mount_gradio_app(app, create_ui(provider), path="/", css=CSS, footer_links=["api"])
+    chat = create_ui(provider)
+    # No footer (its links lead to Gradio's API page and settings); no run history (it keeps
+    # every question in the browser's localStorage).
+    gr.mount_gradio_app(app, chat.blocks, path="/", css=CSS, footer_links=[], run_history=False)
+    mount = app.routes[-1]
+    assert isinstance(mount, Mount), "mount_gradio_app adds the chat as the last route"
+    mount.app = ChatGate(
+        mount.app,
+        chat.blocks,
+        questions=chat.questions,
+        limit=Limit.of(settings.chat_rate_limit),
+        ready=provider.problem,
+        max_body_bytes=CHAT_BODY_BYTES,
+    )
+    app.state.chat = chat
+    return app
+
+
+# A chat request carries one question (at most 2,000 characters, 4 bytes each in UTF-8), the
+# interface language and Gradio's own fields: a few KB.
+CHAT_BODY_BYTES = 16384
 
 
 # uvicorn's own access log would print query strings; ours prints method, path, status, time.
@@ -81,16 +106,20 @@ LOGGING: dict[str, object] = {
         "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
         "assistant": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "index": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
     },
 }
 
 EPILOG = """\
 With --workers N, N processes share the port, each loading the models (about 0.5 GB) and
-opening the index once at start-up. uvicorn's own command does the same:
-  uvicorn app:create_app --factory --workers 2 --no-access-log
-(--no-access-log keeps query strings out of the log; this command's log also names processes).
-The web chat needs one worker: a chat request and its result stream must reach the same
-process, which several workers do not ensure. Use --workers for the API."""
+opening the index once at start-up. The web chat needs one worker: a chat request and its
+result stream must reach the same process, which several workers do not ensure. Use --workers
+for the API.
+Each process closes a connection whose request head takes over ASSISTANT_HEADER_TIMEOUT
+seconds, answers 408 to a body that takes over ASSISTANT_BODY_TIMEOUT seconds, and 503 beyond
+ASSISTANT_MAX_CONNECTIONS connections. X-Forwarded-For is ignored unless FORWARDED_ALLOW_IPS
+names the proxies to believe. uvicorn's own command (uvicorn app:create_app --factory) serves
+the same app without these guards, and believes X-Forwarded-For from 127.0.0.1."""
 
 
 def main() -> None:
@@ -109,11 +138,18 @@ def main() -> None:
     args = parser.parse_args()
     if args.workers < 1:
         parser.error("--workers must be 1 or more")
-    options = {"host": args.host, "port": args.port, "log_config": LOGGING, "access_log": False}
+    settings = Settings()
+    options = {
+        "host": args.host,
+        "port": args.port,
+        "log_config": LOGGING,
+        "access_log": False,
+        **server_options(settings),
+    }
     if args.workers > 1:  # each worker process builds its own app (and loads its own models)
         uvicorn.run("app:create_app", factory=True, workers=args.workers, **options)
     else:
-        uvicorn.run(create_app(), **options)
+        uvicorn.run(create_app(AssistantProvider(settings)), **options)
 
 
 if __name__ == "__main__":

@@ -191,14 +191,20 @@ def expected_answer(question: str) -> str | None:
     return None
 
 
+_NUMBER = re.compile(r"\b\d+\b")
+
+
 def supplies(kind: str | None, sentence: str, question: str = "") -> bool:
     """Whether a sentence states the kind of fact asked for (always true when nothing is asked).
     Numbers the question itself contains ("How many 287(g) agreements ...") do not count.
     `question` may carry a Spanish question's English gloss, so its words can be matched."""
     if kind is None:
         return True
-    for number in set(re.findall(r"\d+", question)):
-        sentence = re.sub(rf"\b{number}\b", " ", sentence)
+    # one pass over the sentence, however many numbers the question holds (a pass per number
+    # made a question of 400 numbers cost 400 passes over every candidate sentence)
+    asked_numbers = set(re.findall(r"\d+", question))
+    if asked_numbers:
+        sentence = _NUMBER.sub(lambda m: " " if m[0] in asked_numbers else m[0], sentence)
     if kind == "count":
         # A count answers "how many X" when it counts X: "more than 280 immigrants" answers how
         # many immigrants, "several models" does not answer how many counties. A year is no count.

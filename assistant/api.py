@@ -22,7 +22,13 @@ from pydantic import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Lifespan
 
-from assistant.core import MAX_QUESTION_CHARS, MAX_TURN_CHARS, AssistantProvider
+from assistant.core import (
+    FORMAT_CHARACTERS,
+    MAX_QUESTION_CHARS,
+    MAX_TURN_CHARS,
+    AssistantProvider,
+    blank,
+)
 from assistant.middleware import install_guards
 from index.errors import (
     AssistantError,
@@ -37,10 +43,11 @@ MAX_API_K = 50
 
 
 # What the API takes as text, stated in the schema itself: no control characters (tab and
-# newlines aside), and for questions at least one character that is not white space.
+# newlines aside), and for questions at least one character that shows: not white space, nor a
+# format character (zero-width spaces and joiners, byte-order marks; see core.blank).
 _CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x85"
 ANY_TEXT = rf"^[^{_CONTROL}]*$"
-SOME_TEXT = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
+SOME_TEXT = rf"^[^{_CONTROL}]*[^\s{FORMAT_CHARACTERS}{_CONTROL}][^{_CONTROL}]*$"
 
 
 def _strip(value: str) -> str:
@@ -236,6 +243,9 @@ def _router(provider: AssistantProvider) -> APIRouter:
             return JSONResponse(status_code=503, content=info)
         return info
 
+    # Monitors probe with HEAD: the same answer and status, without the body (uvicorn drops it).
+    router.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)
+
     @router.post("/retrieve", response_model=RetrieveOut, summary="Passages that match a query")
     def retrieve(request: RetrieveRequest) -> Any:
         """The `k` passages that best match the query, best first, with document metadata."""
@@ -323,7 +333,7 @@ def _message(item: Any) -> str:
         message = message.removeprefix("Value error, ")
     elif kind == "string_pattern_mismatch":
         given = item.get("input")
-        if isinstance(given, str) and not given.strip():
+        if isinstance(given, str) and blank(given):
             message = "must not be empty"
         else:
             message = "must not contain control characters (or broken Unicode)"

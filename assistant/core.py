@@ -15,14 +15,20 @@ from assistant.evidence import Evidence
 from assistant.query import Turn, analyse
 from assistant.retrieve import HybridRetriever, passage_from_node
 from assistant.types import Answer, DocumentInfo, Passage
-from index.errors import InvalidInputError, StoreUnavailableError
+from index.errors import AssistantError, InvalidInputError, StoreUnavailableError
 from index.settings import Settings, enforce_offline
-from index.store import STORE_ERRORS, Store, open_store
+from index.store import STORE_ERRORS, Store, open_store, store_failure
 
 MAX_QUESTION_CHARS = 2000
 MAX_TURN_CHARS = 4000
 MAX_K = 100
 ROLES = ("user", "assistant")
+# What a question is read with from the conversation: a follow-up points back at the last
+# question or two, and a turn's opening says what it was about. Reading more changes no answer and
+# only lets one request cost what its body allows (one history turn of "g " * 2000 took 10 s of
+# CPU). What the models read of the question itself is bounded in index/embed.py.
+CONTEXT_TURNS = 4
+CONTEXT_CHARS = 300
 
 
 class Assistant:
@@ -75,7 +81,7 @@ class Assistant:
         text = _text(query, "query")
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
             raise InvalidInputError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
-        return self.retriever.retrieve(analyse(text, [_turn(t) for t in history]), k)
+        return self.retriever.retrieve(analyse(text, _context(history)), k)
 
     def ask(self, question: str, history: Sequence[Turn | dict[str, Any]] = ()) -> Answer:
         """An extractive, cited answer; `answered` is False when the material does not cover it."""
@@ -86,7 +92,7 @@ class Assistant:
     ) -> tuple[Answer, list[Passage]]:
         """The answer, and the passages it was chosen from (best first), for readers who want
         to see more than the answer."""
-        query = analyse(_text(question, "question"), [_turn(turn) for turn in history])
+        query = analyse(_text(question, "question"), _context(history))
         query = self.retriever.glossed(query)
         passages, sentences = self.retriever.search(query, self.answerer.settings.passages)
         lexical = self.retriever.lexical()
@@ -125,7 +131,7 @@ class Assistant:
         try:
             text = self._document_text(passage.document.id)
         except STORE_ERRORS as error:
-            raise StoreUnavailableError(f"the vector store did not answer: {error}") from error
+            raise self._store_failure(error) from error
         if text is None or text[passage.start : passage.end] != passage.text:
             return "", passage.text, ""
         start = max(0, passage.start - chars)
@@ -143,7 +149,7 @@ class Assistant:
         try:
             records = self.store.manifest().values()
         except STORE_ERRORS as error:
-            raise StoreUnavailableError(f"the vector store did not answer: {error}") from error
+            raise self._store_failure(error) from error
         infos = [
             DocumentInfo(
                 id=r.id,
@@ -165,13 +171,16 @@ class Assistant:
             for d in self.documents()[:5]
         ]
 
+    def _store_failure(self, error: BaseException) -> StoreUnavailableError:
+        return store_failure(error, self.store.data_dir, self.store.chroma_url)
+
     def health(self) -> dict[str, Any]:
         """Counts and settings of the index; raises StoreUnavailableError when unreachable."""
         try:
             documents, chunks = self.store.count()
             pipeline = self.store.settings()
         except STORE_ERRORS as error:
-            raise StoreUnavailableError(f"the vector store did not answer: {error}") from error
+            raise self._store_failure(error) from error
         return {
             "status": "ok" if chunks else "empty",
             "documents": documents,
@@ -186,10 +195,28 @@ class Assistant:
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x85\ud800-\udfff]")
 
 
+# Unicode's format characters (category Cf, as of Python's tables): zero-width spaces and
+# joiners, the word joiner, the byte-order mark, direction marks, tags. They show nothing, so a
+# text made of them and white space is as empty as "" (tests/test_bounds.py checks the list).
+# Written as escapes inside a character class that Python's re and the API schema's regex engine
+# (Rust's, in pydantic-core) both read.
+FORMAT_CHARACTERS = (
+    r"\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
+    r"\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U00013438"
+    r"\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+)
+_SHOWS = re.compile(rf"[^\s{FORMAT_CHARACTERS}]")
+
+
+def blank(text: str) -> bool:
+    """Whether the text shows nothing: only white space and format characters."""
+    return not _SHOWS.search(text)
+
+
 def check_text(value: str, name: str, max_chars: int = MAX_QUESTION_CHARS) -> str:
     """The text stripped, or InvalidInputError saying what is wrong with it."""
     value = value.strip()
-    if not value:
+    if blank(value):
         raise InvalidInputError(f"{name} must not be empty")
     if len(value) > max_chars:
         raise InvalidInputError(f"{name} is too long: at most {max_chars} characters")
@@ -214,9 +241,24 @@ def _turn(turn: Turn | dict[str, Any]) -> Turn:
     content = turn.get("content")
     if not isinstance(content, str):
         raise InvalidInputError("each history turn needs text content")
-    if content.strip():
+    if not blank(content):
         check_text(content, "a history turn", MAX_TURN_CHARS)
     return Turn(role=str(turn["role"]), content=content)
+
+
+def _context(history: Sequence[Turn | dict[str, Any]]) -> list[Turn]:
+    """The turns a question is read with: all checked, the last CONTEXT_TURNS kept, each cut to
+    its first CONTEXT_CHARS characters (at a space when it has one); blank ones emptied."""
+    turns = [_turn(turn) for turn in history][-CONTEXT_TURNS:]
+    return [Turn(t.role, "" if blank(t.content) else _opening(t.content)) for t in turns]
+
+
+def _opening(text: str) -> str:
+    text = text.strip()
+    if len(text) <= CONTEXT_CHARS:
+        return text
+    words = text[: CONTEXT_CHARS + 1].rpartition(" ")[0].rstrip()
+    return words or text[:CONTEXT_CHARS]
 
 
 class AssistantProvider:
@@ -239,3 +281,11 @@ class AssistantProvider:
                     self._assistant = Assistant.load(self.settings)
                 assistant = self._assistant
         return assistant
+
+    def problem(self) -> str | None:
+        """Why there is no assistant to answer now (no index, store unreachable), or None."""
+        try:
+            self.get()
+        except AssistantError as error:
+            return str(error)
+        return None

@@ -5,8 +5,8 @@ Pure ASGI, so the web chat's streamed responses pass through untouched.
 - The access log records method, path (never the query string), status and latency: what people
   ask never reaches a log.
 - Bodies sent to /api/* larger than `max_body_bytes` get 422 before they are parsed.
-- Each client address gets `rate_limit` requests on /api/* (health checks excepted) and
-  `chat_rate_limit` questions in the web chat; beyond that, 429 with Retry-After.
+- Each client address gets `rate_limit` requests on /api/* (health checks excepted); beyond
+  that, 429 with Retry-After. (The web chat's question limit is counted by assistant.gate.)
 """
 
 from __future__ import annotations
@@ -30,17 +30,16 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 access_log = logging.getLogger("assistant.access")
 
-# The web chat's endpoints that start work (the page, its assets and result streams are free).
-CHAT_PATHS = ("/gradio_api/queue/join", "/gradio_api/call/", "/gradio_api/run/")
 HEALTH_PATH = "/api/health"
 
 
-async def _send_json(
-    send: Send, status: int, body: dict[str, Any], headers: dict[str, str]
+async def send_json(
+    send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> None:
+    """A JSON response, with these extra headers."""
     payload = json.dumps(body).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": payload})
 
@@ -90,62 +89,95 @@ class BodyLimit:
         too_big = {"detail": f"the request body is too large: at most {self.max_bytes} bytes"}
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_json(send, 422, too_big, {})
+            await send_json(send, 422, too_big)
             return
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await _send_json(send, 422, too_big, {})
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        sent = False
+        try:
+            body = await read_body(receive, self.max_bytes)
+        except ClientGone:
+            return
+        if body is None:
+            await send_json(send, 422, too_big)
+            return
+        await self.app(scope, replay(body, receive), send)
 
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
 
-        await self.app(scope, replay, send)
+class ClientGone(Exception):
+    """The client disconnected before its request body was complete."""
+
+
+async def read_body(receive: Receive, max_bytes: int) -> bytes | None:
+    """The whole request body, or None once it passes `max_bytes`; ClientGone when the client
+    leaves before it is complete (half a request is never handed on)."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            return None
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands over a body already read, then what the client sends next."""
+    sent = False
+
+    async def receiving() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return receiving
+
+
+class Limit:
+    """A moving window of `rate` (e.g. '30/minute') per client address."""
+
+    def __init__(self, rate: str) -> None:
+        self.item: RateLimitItem = parse(rate)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    @classmethod
+    def of(cls, rate: str) -> Limit | None:
+        """The limit, or None for an empty or '0' rate (no limit)."""
+        return cls(rate) if rate and rate != "0" else None
+
+    def hit(self, name: str, client: str) -> int:
+        """Count one request; 0 when it is allowed, else the seconds until one will be."""
+        if self.limiter.hit(self.item, name, client):
+            return 0
+        reset = self.limiter.get_window_stats(self.item, name, client).reset_time
+        return max(1, math.ceil(reset - time.time()))
 
 
 class RateLimit:
-    """A moving window per client address, for the API and for the web chat."""
+    """A moving window per client address for the API (health checks are never limited)."""
 
-    def __init__(self, app: ASGIApp, api: str, chat: str) -> None:
+    def __init__(self, app: ASGIApp, api: str) -> None:
         self.app = app
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
-        self.api: RateLimitItem | None = parse(api) if api and api != "0" else None
-        self.chat: RateLimitItem | None = parse(chat) if chat and chat != "0" else None
-
-    def _limit_for(self, scope: Scope) -> tuple[str, RateLimitItem] | None:
-        path: str = scope["path"]
-        if self.api and path.startswith("/api/") and path != HEALTH_PATH:
-            return "api", self.api
-        if self.chat and scope["method"] == "POST" and path.startswith(CHAT_PATHS):
-            return "chat", self.chat
-        return None
+        self.limit = Limit.of(api)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limited = self._limit_for(scope) if scope["type"] == "http" else None
-        if limited is not None:
-            name, item = limited
+        path = scope.get("path", "")
+        if (
+            self.limit is not None
+            and scope["type"] == "http"
+            and path.startswith("/api/")
+            and path != HEALTH_PATH
+        ):
             client = (scope.get("client") or ("unknown", 0))[0]
-            if not self.limiter.hit(item, name, client):
-                reset = self.limiter.get_window_stats(item, name, client).reset_time
-                wait = max(1, math.ceil(reset - time.time()))
+            wait = self.limit.hit("api", client)
+            if wait:
                 body = {"detail": f"too many requests from this address: try again in {wait} s"}
-                await _send_json(send, 429, body, {"Retry-After": str(wait)})
+                await send_json(send, 429, body, {"Retry-After": str(wait)})
                 return
         await self.app(scope, receive, send)
 
@@ -163,5 +195,5 @@ def install_guards(app: Any, settings: Any) -> None:
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RateLimit, api=settings.rate_limit, chat=settings.chat_rate_limit)
+    app.add_middleware(RateLimit, api=settings.rate_limit)
     app.add_middleware(AccessLog)

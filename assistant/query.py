@@ -61,8 +61,9 @@ _ANAPHORA = re.compile(
 _CONTINUATION = re.compile(r"^\s*(and|but|what about|how about|y|pero|¿y|y qué|qué hay de)\b", re.I)
 
 # Requests aimed at the system itself rather than at the material. Imperatives count at the
-# start of any sentence: "Forget those articles. Act as my lawyer ..." is one.
-_OPENS = r"(?:^|[.!?;:]\s+)\s*(?:please\s+|por favor\s+)?"
+# start of any sentence: "Forget those articles. Act as my lawyer ..." is one. A run of spaces
+# is matched one way only: two quantifiers over one run ("a." and 2,000 spaces) cost its square.
+_OPENS = r"(?:^\s*|[.!?;:]\s+)(?:please\s+|por favor\s+)?"
 _DIRECTIVES = [
     re.compile(p, re.IGNORECASE)
     for p in (
@@ -96,16 +97,18 @@ _SMALL_TALK = re.compile(
     r"^\s*(hi|hello|hey|thanks|thank you|thx|ok|okay|cool|great|good (morning|afternoon|evening|"
     r"night)|how are you|bye|goodbye|see you|hola|gracias|muchas gracias|buenos días|buenas tardes|"
     r"buenas noches|adiós|qué tal|cómo estás)\b[\s!,.?¿¡]*"
-    r"(how are you( doing)?( today)?|that'?s all|that is all|for now|very much|so much)?[\s!,.?]*$",
+    r"(?:(how are you( doing)?( today)?|that'?s all|that is all|for now|very much|so much)"
+    r"[\s!,.?]*)?$",
     re.IGNORECASE,
 )
 
 
-# "..., and when was it announced?" / "... y cuándo ...": a second question joined to the first.
+# "..., and when was it announced?" / "... y cuándo ...": a second question joined to the first
+# (tried from the first space of a run only, so that a long run is read once).
 _SECOND_QUESTION = re.compile(
-    r"(?:,\s*|\s+)(?:and|y)\s+(?=(?:who|what|when|where|why|how|which|whose|is|are|was|were|does|"
-    r"do|did|can|could|has|have|quién|quiénes|qué|cuándo|dónde|por qué|cómo|cuál|cuáles|es|son|"
-    r"fue|puede|pueden)\b)|(?<=\?)\s+(?=\S)",
+    r"(?:,\s*|(?<!\s)\s+)(?:and|y)\s+(?=(?:who|what|when|where|why|how|which|whose|is|are|was|"
+    r"were|does|do|did|can|could|has|have|quién|quiénes|qué|cuándo|dónde|por qué|cómo|cuál|"
+    r"cuáles|es|son|fue|puede|pueden)\b)|(?<=\?)\s+(?=\S)",
     re.IGNORECASE,
 )
 
@@ -115,12 +118,21 @@ _WORD_OR_BREAK = re.compile(r"[^\W\d_][\w’'-]*|[.?!¿¡:;\"“”()\n]")
 # Small words inside a name: "Department of Homeland Security", "Los Ángeles", "Condado de Harris".
 _NAME_JOINERS = frozenset({"of", "the", "de", "del", "la", "los", "las"})
 
+# Each part of a question is searched and scored on its own, so a message of sixty short
+# questions cost sixty searches; people ask two or three things at once (the bench sets: two).
+# Parts beyond these are read only as part of the whole message.
+MAX_PARTS = 3
+# The names a question mentions that are looked up in the index's vocabulary, and listed when it
+# never mentions them (the bench sets: at most four).
+MAX_NAMES = 8
+
 
 def names(question: str) -> tuple[str, ...]:
     """The names a question mentions: capitalised words, and runs of them, inside a sentence
     ("Texas", "Harris County", "Los Ángeles", "ICE"). A sentence's first word is left out, since
     its capital says nothing; so are all capitals in a message written in capitals or with every
-    word capitalised ("CAN ICE GET MY TAX RECORDS?", "Can Ice Get My Records?")."""
+    word capitalised ("CAN ICE GET MY TAX RECORDS?", "Can Ice Get My Records?"). The first
+    MAX_NAMES."""
     marks = _WORD_OR_BREAK.findall(question)
     words = [t for t in marks if t[0].isalpha()]
     if sum(w[0].isupper() for w in words[1:]) > len(words[1:]) / 2:
@@ -152,14 +164,15 @@ def names(question: str) -> tuple[str, ...]:
             close()
         opening = False
     close()
-    return tuple(dict.fromkeys(found))
+    return tuple(dict.fromkeys(found))[:MAX_NAMES]
 
 
 def split_questions(question: str) -> list[str]:
-    """The separate questions in one message ("Who wrote it, and when?" -> two)."""
+    """The separate questions in one message ("Who wrote it, and when?" -> two), the first
+    MAX_PARTS of them."""
     parts = [p.strip(" ,;¿?") for p in _SECOND_QUESTION.split(question)]
     parts = [p for p in parts if len(re.findall(r"\w+", p)) >= 2]
-    return parts if len(parts) > 1 else [question]
+    return parts[:MAX_PARTS] if len(parts) > 1 else [question]
 
 
 def detect_language(text: str) -> str:

@@ -37,8 +37,7 @@ from assistant.query import Query, analyse
 from assistant.types import DocumentRef, Passage
 from index.chunk import CONTENT, NAVIGATION, QUESTIONS, ranking_text
 from index.embed import OnnxEmbedding
-from index.errors import StoreUnavailableError
-from index.store import STORE_ERRORS, Store
+from index.store import STORE_ERRORS, Store, store_failure
 
 
 @dataclass(frozen=True)
@@ -145,6 +144,8 @@ class HybridRetriever:
                 if snapshot is None or self._stale or revision != snapshot.revision:
                     if snapshot is not None:
                         self._guard(self.store.reopen)
+                        # after a rebuild's switch, the revision of the generation now open
+                        revision = self._guard(self.store.revision)
                     snapshot = self._take_snapshot(revision)
                     self._snapshot = snapshot
                     self._stale = False
@@ -289,9 +290,8 @@ class HybridRetriever:
         vector = self.multilingual.get_query_embedding(text)
         return list(self._guard(self.store.query_multilingual, vector, n))
 
-    @staticmethod
-    def _guard(call: Any, *args: Any) -> Any:
+    def _guard(self, call: Any, *args: Any) -> Any:
         try:
             return call(*args)
         except STORE_ERRORS as error:
-            raise StoreUnavailableError(f"the vector store did not answer: {error}") from error
+            raise store_failure(error, self.store.data_dir, self.store.chroma_url) from error

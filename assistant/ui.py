@@ -4,15 +4,22 @@ An answer with inline [n] markers; under it the sources numbered the same way, e
 show the cited passage highlighted in its surrounding text; one click copies the answer with a
 numbered reference list; a staff view shows the top passages with scores; a Library tab lists
 the documents. Labels, examples and notices in English and Spanish (from the browser's language,
-switchable). `ask` is callable through gradio_client.
+switchable).
+
+Everything that comes from a document, its metadata or a person is shown as text: Gradio renders
+chat messages and Markdown as HTML, so such text is escaped before it reaches a component. The
+conversation is kept by the server for the session (the page sends only the new question), and
+nothing of it is stored in the browser. Requests reach these functions only through
+assistant.gate, which checks them first.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from index.settings import enforce_offline
 
@@ -20,9 +27,20 @@ enforce_offline()
 
 import gradio as gr  # noqa: E402
 
-from assistant.core import AssistantProvider  # noqa: E402
+from assistant.core import (  # noqa: E402
+    MAX_QUESTION_CHARS,
+    AssistantProvider,
+    blank,
+    check_text,
+)
 from assistant.types import Answer, DocumentInfo, Passage  # noqa: E402
-from index.errors import AssistantError  # noqa: E402
+from index.errors import AssistantError, InvalidInputError  # noqa: E402
+
+log = logging.getLogger("assistant.ui")
+
+# The conversation the server keeps per session: enough to show it and to read a follow-up.
+MAX_KEPT_MESSAGES = 40
+FOLLOW_UP_TURNS = 6
 
 LANGUAGES = {"English": "en", "Español": "es"}
 
@@ -30,7 +48,8 @@ TEXT: dict[str, dict[str, str]] = {
     "en": {
         "title": "Immigration data-sharing assistant",
         "notice": (
-            "Answers come only from the documents in the **Library** tab{dates}, quoted word for"
+            "Answers come only from the documents in the <strong>Library</strong> tab{dates},"
+            " quoted word for"
             " word with their sources. They are not legal advice: for your own situation, talk to"
             " a lawyer or a trusted immigrant-rights organization."
         ),
@@ -58,12 +77,18 @@ TEXT: dict[str, dict[str, str]] = {
         "col_date": "Published",
         "col_passages": "Passages",
         "empty": "Type a question first.",
+        "invalid": (
+            f"The question cannot be read: at most {MAX_QUESTION_CHARS:,} characters of text,"
+            " without control characters."
+        ),
+        "failed": "Something went wrong while answering. Please try again.",
         "language": "Language / Idioma",
     },
     "es": {
         "title": "Asistente sobre el intercambio de datos con inmigración",
         "notice": (
-            "Las respuestas salen solo de los documentos de la pestaña **Biblioteca**{dates},"
+            "Las respuestas salen solo de los documentos de la pestaña <strong>Biblioteca</strong>"
+            "{dates},"
             " citados palabra por palabra con sus fuentes (en inglés). No son asesoría legal: para"
             " su caso, hable con un abogado o con una organización de confianza que defienda a"
             " inmigrantes."
@@ -92,6 +117,11 @@ TEXT: dict[str, dict[str, str]] = {
         "col_date": "Publicado",
         "col_passages": "Pasajes",
         "empty": "Escriba una pregunta primero.",
+        "invalid": (
+            f"No se puede leer la pregunta: como máximo {MAX_QUESTION_CHARS} caracteres de"
+            " texto, sin caracteres de control."
+        ),
+        "failed": "Algo salió mal al responder. Vuelva a intentarlo.",
         "language": "Language / Idioma",
     },
 }
@@ -152,16 +182,6 @@ COPY_JS = (
 BROWSER_LANGUAGE_JS = (
     "() => (navigator.language || 'en').toLowerCase().startsWith('es') ? 'Español' : 'English'"
 )
-
-
-def message_text(message: dict[str, Any]) -> str:
-    """The text of a chat message in any of the shapes Gradio hands over."""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    return ""
 
 
 def _details(passage: Passage) -> str:
@@ -249,10 +269,19 @@ def library_html(documents: Sequence[DocumentInfo], language: str = "en") -> str
 
 
 def notice(documents: Sequence[DocumentInfo], language: str) -> str:
+    """The framing at the top of the page, as HTML, with the span of the documents' dates."""
     dates = sorted(d.published for d in documents if d.published)
     text = TEXT[language]
-    span = text["dates"].format(first=dates[0], last=dates[-1]) if dates else ""
-    return text["notice"].format(dates=span)
+    span = ""
+    if dates:
+        span = text["dates"].format(first=html.escape(dates[0]), last=html.escape(dates[-1]))
+    return f"<p>{text['notice'].format(dates=span)}</p>"
+
+
+def shown(text: str) -> str:
+    """Text for a chat message: the Chatbot renders HTML, so markup shows as the characters it
+    is made of (quotes, &lt; and &gt; stay readable; nothing becomes an element)."""
+    return html.escape(text, quote=False)
 
 
 def _clip(text: str, limit: int) -> str:
@@ -260,7 +289,23 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
-def create_ui(provider: AssistantProvider) -> gr.Blocks:
+def _forget(blocks: gr.Blocks, request: gr.Request) -> None:
+    """Drop what the server holds of a closed page's session."""
+    holder = blocks.state_holder
+    with holder.lock:
+        holder.session_data.pop(request.session_hash or "", None)
+        holder.time_last_used.pop(request.session_hash or "", None)
+
+
+class Chat(NamedTuple):
+    """The page, and the ids of its functions that answer questions (the ones the gate limits
+    per address and holds back while there is no index)."""
+
+    blocks: gr.Blocks
+    questions: list[int]
+
+
+def create_ui(provider: AssistantProvider) -> Chat:
     """The chat page."""
 
     def documents() -> list[DocumentInfo]:
@@ -269,34 +314,47 @@ def create_ui(provider: AssistantProvider) -> gr.Blocks:
         except AssistantError:
             return []
 
+    def check(question: str, language_name: str, kept: list[dict[str, str]] | None) -> list[Any]:
+        """Gradio's validator: a question that cannot be asked is refused when it is sent,
+        before it is queued (422, the reason shown beside the question box)."""
+        text = TEXT[LANGUAGES.get(language_name, "en")]
+        problem = ""
+        if blank(question or ""):
+            problem = text["empty"]
+        else:
+            try:
+                check_text(question, "question")
+            except InvalidInputError:
+                problem = text["invalid"]
+        return [gr.validate(not problem, problem), gr.validate(True, ""), gr.validate(True, "")]
+
     def respond(
-        question: str, messages: list[dict[str, Any]] | None, language_name: str
-    ) -> tuple[list[dict[str, Any]], str, str, str, str]:
+        question: str, language_name: str, kept: list[dict[str, str]] | None
+    ) -> tuple[list[dict[str, str]], str, str, str, str, list[dict[str, str]]]:
         language = LANGUAGES.get(language_name, "en")
-        messages = list(messages or [])
-        if not question or not question.strip():
-            raise gr.Error(TEXT[language]["empty"])
-        history = [
-            {"role": m["role"], "content": message_text(m)}
-            for m in messages
-            if m.get("role") in ("user", "assistant")
-        ]
+        kept = list(kept or [])
         try:
             assistant = provider.get()
-            answer, passages = assistant.consult(question, history[-20:])
+            answer, passages = assistant.consult(question, kept[-FOLLOW_UP_TURNS:])
             sources = sources_html(answer, language, assistant.context)
         except AssistantError as error:
-            raise gr.Error(str(error)) from None
-        messages += [
+            raise gr.Error(str(error), print_exception=False) from None
+        except Exception as error:  # the UI's boundary: no traceback (it shows the question)
+            log.error("chat: %s while answering", type(error).__name__)
+            raise gr.Error(TEXT[language]["failed"], print_exception=False) from None
+        kept += [
             {"role": "user", "content": question},
             {"role": "assistant", "content": answer.answer},
         ]
+        kept = kept[-MAX_KEPT_MESSAGES:]
+        messages = [{"role": m["role"], "content": shown(m["content"])} for m in kept]
         return (
             messages,
             sources,
             staff_html(passages, language),
             copy_text(answer, language),
             "",
+            kept,
         )
 
     def switch(language_name: str) -> tuple[Any, ...]:
@@ -328,7 +386,7 @@ def create_ui(provider: AssistantProvider) -> gr.Blocks:
                 language = gr.Radio(
                     list(LANGUAGES), value="English", label=en["language"], elem_id="language"
                 )
-        notice_box = gr.Markdown(notice([], "en"), elem_id="notice")
+        notice_box = gr.HTML(notice([], "en"), elem_id="notice")
         with gr.Tabs():
             with gr.Tab(en["ask_tab"], id="ask", elem_id="ask-tab") as ask_tab, gr.Row():
                 with gr.Column(scale=3, min_width=320):
@@ -337,7 +395,7 @@ def create_ui(provider: AssistantProvider) -> gr.Blocks:
                         height=380,
                         render_markdown=False,
                         feedback_options=None,
-                        buttons=["copy"],
+                        buttons=[],
                         elem_id="chat",
                     )
                     with gr.Row():
@@ -369,17 +427,20 @@ def create_ui(provider: AssistantProvider) -> gr.Blocks:
             with gr.Tab(en["library_tab"], id="library", elem_id="library-tab") as library_tab:
                 library = gr.HTML(elem_id="library")
         plain = gr.Textbox(visible=False)
+        # what was said so far, held by the server for this page's session only
+        kept = gr.State([])
 
-        outputs = [chatbot, sources, staff_box, plain, question]
-        question.submit(respond, [question, chatbot, language], outputs, api_name="ask")
-        ask.click(respond, [question, chatbot, language], outputs, api_visibility="private")
+        asking = [question, language, kept]
+        outputs = [chatbot, sources, staff_box, plain, question, kept]
+        question.submit(respond, asking, outputs, validator=check, api_visibility="private")
+        ask.click(respond, asking, outputs, validator=check, api_visibility="private")
         examples.click(lambda sample: sample[0], examples, question, api_visibility="private").then(
-            respond, [question, chatbot, language], outputs, api_visibility="private"
+            respond, asking, outputs, validator=check, api_visibility="private"
         )
         new.click(
-            lambda: ([], "", "", "", ""),
+            lambda: ([], "", "", "", "", []),
             None,
-            [chatbot, sources, staff_box, plain, copied],
+            [chatbot, sources, staff_box, plain, copied, kept],
             api_visibility="private",
         )
         copy.click(None, [plain, language], copied, js=COPY_JS, api_visibility="private")
@@ -412,4 +473,13 @@ def create_ui(provider: AssistantProvider) -> gr.Blocks:
         blocks.load(None, None, language, js=BROWSER_LANGUAGE_JS, api_visibility="private").then(
             switch, language, labelled, api_visibility="private"
         )
-    return blocks
+
+        # Gradio keeps every value a session showed (the whole conversation) in memory, and
+        # for an hour after its page is closed: dropped as soon as the page goes.
+        def forget(request: gr.Request) -> None:
+            _forget(blocks, request)
+
+        blocks.unload(forget)
+        # Gradio's REST routes would skip the queue (and the gate's checks): closed.
+        blocks.queue(api_open=False)
+    return Chat(blocks, [i for i, fn in blocks.fns.items() if fn.fn is respond])

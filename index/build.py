@@ -7,10 +7,16 @@ end. Readers use only passages whose hash matches the manifest, so at every mome
 document whole, old or new. A build that finds the mark of one that was killed first sweeps away
 every passage that does not match the manifest, so the next build converges to exactly what a
 clean build would produce.
+
+A rebuild (`rebuild`) writes a whole new generation of the index beside the live one, which
+readers keep using until the new one is complete; then one write switches them over, and the
+old generation is deleted once they have had time to notice. A killed rebuild leaves the live
+index as it was; the next build deletes what it had written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sys
@@ -34,13 +40,16 @@ from index.chunk import (
     split_documents,
 )
 from index.embed import english_model, english_model_id, multilingual_model, multilingual_model_id
-from index.errors import IndexMismatchError, SourceFileError
+from index.errors import AssistantError, IndexMismatchError, IngestError, SourceFileError
 from index.load import METADATA_KEYS, load_documents
 from index.sentences import encoded_texts
-from index.store import DocumentRecord, Store
+from index.store import STORE_ERRORS, DocumentRecord, Store
 
 # Documents are written in groups: one embedding batch, one Chroma write, one manifest write.
 PASSAGES_PER_WRITE = 512
+# How long the replaced generation outlives a rebuild's switch: readers look for a new one every
+# two seconds (assistant/retrieve.py), and a question under way finishes on the old one.
+SWITCH_GRACE_SECONDS = 5.0
 
 
 @dataclass
@@ -135,6 +144,8 @@ def build(
     questions then never wait for them). Switching it re-embeds every document.
     """
     started = time.perf_counter()
+    store.check()  # a damaged index would read as "unchanged" and stay damaged
+    store.sweep_generations()
     pipeline = pipeline_settings(
         chunk_chars, max_chars, model_id or english_model_id(), sentence_vectors
     )
@@ -192,6 +203,36 @@ def build(
         store.delete_chunks_by_hash(updated, keep=True)
     store.set_state(building=False)
     report.documents, report.chunks = store.count()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def rebuild(
+    paths: Sequence[Path],
+    store: Store,
+    *,
+    grace_seconds: float = SWITCH_GRACE_SECONDS,
+    **options: Any,
+) -> BuildReport:
+    """Build into `store` (`index.store.open_generation`), then switch readers to it."""
+    # A rebuild that indexed nothing (a missing or empty folder) is not switched to: the live
+    # index stays. `options` are those of `build`.
+    try:
+        report = build(paths, store, **options)
+        if not report.chunks:
+            raise IngestError(
+                "the rebuild found nothing to index, so the live index is left as it was"
+                + (f" ({len(report.failed)} files failed)" if report.failed else "")
+            )
+    except BaseException:
+        # what was written is of no use; if even this fails, the next build deletes it
+        with contextlib.suppress(AssistantError, *STORE_ERRORS):
+            store.drop()
+        raise
+    started = time.perf_counter() - report.seconds
+    store.make_live()
+    time.sleep(grace_seconds)
+    store.sweep_generations()
     report.seconds = time.perf_counter() - started
     return report
 

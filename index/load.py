@@ -59,14 +59,26 @@ def load_documents(paths: Iterable[Path]) -> LoadResult:
             )
             continue
         base = root if root.is_dir() else root.parent
-        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        inside = root.resolve()
+        entries = sorted(root.rglob("*")) if root.is_dir() else [root]
         catalogs: dict[Path, dict[str, dict[str, Any]]] = {}
-        for file in files:
+        for file in entries:
             rel = file.relative_to(base)
-            if file.name == SOURCES_FILE or any(part.startswith(".") for part in rel.parts):
+            if any(part.startswith(".") for part in rel.parts):
+                continue
+            if file.is_symlink() and _leads_out(file, inside):
+                # a link out of the corpus would index (and show) whatever it points to
+                result.failures.append(
+                    SourceFileError(
+                        _shown(file, root),
+                        "a link that leads out of the folder (or nowhere): skipped",
+                    )
+                )
+                continue
+            if file.name == SOURCES_FILE or not file.is_file():
                 continue
             try:
-                catalog = _catalog(file.parent, catalogs, root)
+                catalog = _catalog(file.parent, catalogs, root, result.failures)
                 shown = display_path(file, root)
                 documents, failures = _load_file(file, rel, shown, catalog.get(file.name, {}))
             except SourceFileError as error:
@@ -79,22 +91,48 @@ def load_documents(paths: Iterable[Path]) -> LoadResult:
     return result
 
 
+def _leads_out(link: Path, inside: Path) -> bool:
+    """Whether a link points outside the folder `inside` (or nowhere: a loop)."""
+    try:
+        return not link.resolve().is_relative_to(inside)
+    except (OSError, RuntimeError):  # RuntimeError: a loop of links (Python 3.11)
+        return True
+
+
+def _shown(path: Path, root: Path) -> str:
+    """A path as display_path shows it, without following the last part if it is a link."""
+    return f"{display_path(path.parent, root)}/{path.name}"
+
+
 def _catalog(
-    folder: Path, cache: dict[Path, dict[str, dict[str, Any]]], root: Path
+    folder: Path,
+    cache: dict[Path, dict[str, dict[str, Any]]],
+    root: Path,
+    failures: list[SourceFileError],
 ) -> dict[str, dict[str, Any]]:
-    """The sources.json entries of a folder, keyed by file name (empty when there is none)."""
+    """The sources.json entries of a folder by file name; none when it is absent or unusable."""
+    # An unusable one is reported once, and the folder's files load without it.
     if folder not in cache:
         cache[folder] = {}
         path = folder / SOURCES_FILE
+        if path.is_symlink() and _leads_out(path, root.resolve()):
+            return cache[folder]  # the link itself is reported by load_documents
         if path.is_file():
+            shown = _shown(path, root)
             try:
                 entries = json.loads(path.read_text(encoding="utf-8"))
+            except OSError as error:
+                reason = f"cannot be read ({error.strerror}); the folder's files load without it"
+                failures.append(SourceFileError(shown, reason))
+                return cache[folder]
             except (UnicodeDecodeError, json.JSONDecodeError) as error:
-                raise SourceFileError(
-                    display_path(path, root), f"not valid JSON ({error})"
-                ) from None
+                reason = f"not valid JSON ({error}); the folder's files load without it"
+                failures.append(SourceFileError(shown, reason))
+                return cache[folder]
             if not isinstance(entries, list):
-                raise SourceFileError(display_path(path, root), "must be a JSON list of objects")
+                reason = "must be a JSON list of objects; the folder's files load without it"
+                failures.append(SourceFileError(shown, reason))
+                return cache[folder]
             cache[folder] = {
                 str(entry["file"]): entry
                 for entry in entries

@@ -6,18 +6,21 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# Nothing may leave the machine: no model-hub lookups, no Gradio analytics, no Chroma telemetry.
+# Nothing may leave the machine: no model-hub lookups, no Gradio analytics, no Chroma telemetry,
+# no ONNX Runtime telemetry (its first import writes a device id under ~/.cache/Microsoft and
+# starts an uploader to mobile.events.data.microsoft.com unless this is set before it).
 OFFLINE_ENVIRONMENT = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "GRADIO_ANALYTICS_ENABLED": "False",
     "ANONYMIZED_TELEMETRY": "False",
+    "ORT_DISABLE_TELEMETRY": "1",
     "TOKENIZERS_PARALLELISM": "false",
 }
 
@@ -75,6 +78,32 @@ class Settings(BaseSettings):
     cors_origins: str = Field(
         default="", description="Comma-separated origins allowed to call /api/* from a browser."
     )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's head (line and headers);"
+        " the connection is closed after that.",
+    )
+    body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a client has to send a request's body once its head is in;"
+        " 408 after that. Responses, streamed ones included, are not timed.",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=2,
+        description="Open connections per server process, idle and streaming ones included;"
+        " requests beyond get 503.",
+    )
+    # uvicorn's own variable, read under its own name; unset means X-Forwarded-For is ignored
+    # (uvicorn alone would believe it from 127.0.0.1, i.e. from anyone on the same host).
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FORWARDED_ALLOW_IPS", "forwarded_allow_ips"),
+        description="FORWARDED_ALLOW_IPS: comma-separated proxy addresses (or `*`) whose"
+        " X-Forwarded-For gives the client address; unset: the header is ignored.",
+    )
 
     @field_validator("rate_limit", "chat_rate_limit")
     @classmethod
@@ -95,7 +124,7 @@ class Settings(BaseSettings):
     def allowed_origins(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
-    @field_validator("chroma_url", "api_key", mode="before")
+    @field_validator("chroma_url", "api_key", "forwarded_allow_ips", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

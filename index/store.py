@@ -8,6 +8,16 @@ documents in full without the source folder. The documents collection's metadata
 pipeline the index was built with and a revision that changes with every build that wrote.
 `<name>-sentences` holds, per passage, the English vectors of its sentences when the build was
 asked to make them (`ASSISTANT_SENTENCE_VECTORS`); it is empty otherwise.
+
+`build --rebuild` writes a new generation of these collections beside the live one (named
+`<name>-g<12 hex digits>…`) and then switches readers to it in one write: the metadata of the
+collection `<name>-live` names the live generation (without it, the live collections are the
+ones named `<name>…`). Generations that are neither live nor being built are deleted by the
+next build, so an interrupted rebuild leaves nothing behind for long.
+
+Every failed store call is raised as StoreUnavailableError, or IndexDamagedError when the
+embedded database fails SQLite's integrity check. Their messages reach HTTP clients, so they
+name no path and carry no library text; the library's error type is logged.
 """
 
 from __future__ import annotations
@@ -16,7 +26,11 @@ import base64
 import contextlib
 import hashlib
 import json
+import logging
+import re
+import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,18 +41,30 @@ import chromadb
 import httpx
 import numpy as np
 from chromadb.api import ClientAPI
+from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import ChromaError, NotFoundError
 from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.utils import metadata_dict_to_node
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-from index.errors import IndexMissingError, StoreUnavailableError
+from index.errors import IndexDamagedError, IndexMissingError, StoreUnavailableError
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())  # printed only where the app configures it (not the CLI)
 
 # Errors that mean "the store is not there or not answering", as raised by chromadb and httpx.
 STORE_ERRORS = (ChromaError, httpx.HTTPError, ConnectionError, OSError, ValueError)
 _WRITE_BATCH = 1000
 _READ_PAGE = 2000
+_CHECK_PAGE = 100
+_SUFFIXES = ("", "-multilingual", "-documents", "-sentences")
+DATABASE_FILE = "chroma.sqlite3"
+UNAVAILABLE = (
+    "the vector store is not reachable or did not answer; service resumes when it is back"
+    " (`python -m index status` on the server says more)"
+)
+RECOVERY = "see README 'Recovering a damaged index'"
 
 
 @dataclass(frozen=True)
@@ -77,7 +103,7 @@ def connect(data_dir: Path, chroma_url: str | None = None) -> ClientAPI:
         if chroma_url:
             url = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
             if not url.hostname:
-                raise StoreUnavailableError(f"ASSISTANT_CHROMA_URL {chroma_url!r} is not a URL")
+                raise StoreUnavailableError("ASSISTANT_CHROMA_URL is not a URL")
             ssl = url.scheme == "https"
             return chromadb.HttpClient(
                 host=url.hostname,
@@ -88,8 +114,62 @@ def connect(data_dir: Path, chroma_url: str | None = None) -> ClientAPI:
         data_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(data_dir), settings=settings)
     except STORE_ERRORS as error:
-        where = chroma_url or data_dir
-        raise StoreUnavailableError(f"cannot open the vector store at {where}: {error}") from error
+        if not chroma_url:
+            # chromadb caches a client system per path even when starting it failed; every
+            # later client for that path then fails with AttributeError (a 500), so forget it.
+            SharedSystemClient._identifier_to_system.pop(str(data_dir), None)
+        raise store_failure(error, data_dir, chroma_url) from error
+
+
+def database_problem(data_dir: Path) -> str | None:
+    """What SQLite's quick check finds wrong with the embedded database (None: sound or absent)."""
+    path = data_dir / DATABASE_FILE
+    if not path.is_file():
+        return None
+    try:
+        # read-only, and waiting out a build that holds the write lock
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as database:
+            rows = database.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as error:
+        if getattr(error, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+            return str(error)
+        return None  # locked, unreadable, ...: not known to be damaged
+    found = [str(row[0]) for row in rows if row and row[0] != "ok"]
+    return "; ".join(found[:3]) or None
+
+
+def damaged(problem: str) -> IndexDamagedError:
+    """The error for a damaged index; `problem` is kept for the command line, not the message."""
+    return IndexDamagedError(
+        f"the index is damaged (its database fails SQLite's integrity check): {RECOVERY}",
+        problem,
+    )
+
+
+def store_failure(
+    error: BaseException, data_dir: Path, chroma_url: str | None
+) -> StoreUnavailableError:
+    """A failed store call as our error: damaged if the database fails its check, else down."""
+    # The library's message names paths and internals: only its type is logged, and the error
+    # itself travels as the cause (for the command line, never for HTTP clients).
+    log.warning("a vector store call failed: %s", type(error).__name__)
+    if not chroma_url and (problem := database_problem(data_dir)):
+        return damaged(problem)
+    return StoreUnavailableError(UNAVAILABLE)
+
+
+def new_generation() -> str:
+    """A fresh generation id for `build --rebuild`."""
+    return uuid.uuid4().hex[:12]
+
+
+def _prefix(name: str, generation: str) -> str:
+    return f"{name}-g{generation}" if generation else name
+
+
+def _pointer(name: str) -> str:
+    return f"{name}-live"
 
 
 class _ReadWriteLock:
@@ -128,52 +208,71 @@ class _ReadWriteLock:
 
 
 class Store:
-    """The passage and document collections of one index."""
+    """The passage and document collections of one index (one generation of it)."""
 
     def __init__(
-        self, data_dir: Path, name: str, chroma_url: str | None = None, *, create: bool
+        self,
+        data_dir: Path,
+        name: str,
+        chroma_url: str | None = None,
+        *,
+        create: bool,
+        generation: str | None = None,
     ) -> None:
+        """Opens the live generation, or with `generation` that one (create=True makes it)."""
         self.data_dir = data_dir
         self.name = name
         self.chroma_url = chroma_url
         self._lock = _ReadWriteLock()
-        self._open(create)
+        self._open(create, generation)
 
-    def _open(self, create: bool) -> None:
+    def _failure(self, error: BaseException) -> StoreUnavailableError:
+        return store_failure(error, self.data_dir, self.chroma_url)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A share of the client, with the library's errors raised as ours."""
+        with self._lock.reading():
+            try:
+                yield
+            except STORE_ERRORS as error:
+                raise self._failure(error) from error
+
+    def _open(self, create: bool, generation: str | None) -> None:
         client = connect(self.data_dir, self.chroma_url)
-        name = self.name
         try:
+            if generation is None:
+                generation = _live_generation(client, self.name)
+            prefix = _prefix(self.name, generation)
+            names = [f"{prefix}{suffix}" for suffix in _SUFFIXES]
             if create:
                 cosine: Any = {"hnsw": {"space": "cosine"}}
-                chunks = client.get_or_create_collection(
-                    name, configuration=cosine, embedding_function=None
+                chunks, multilingual = (
+                    client.get_or_create_collection(
+                        name, configuration=cosine, embedding_function=None
+                    )
+                    for name in names[:2]
                 )
-                multilingual = client.get_or_create_collection(
-                    f"{name}-multilingual", configuration=cosine, embedding_function=None
-                )
-                documents = client.get_or_create_collection(
-                    f"{name}-documents", embedding_function=None
-                )
-                sentences = client.get_or_create_collection(
-                    f"{name}-sentences", embedding_function=None
+                documents, sentences = (
+                    client.get_or_create_collection(name, embedding_function=None)
+                    for name in names[2:]
                 )
             else:
-                chunks = client.get_collection(name, embedding_function=None)
-                multilingual = client.get_collection(
-                    f"{name}-multilingual", embedding_function=None
+                chunks, multilingual, documents = (
+                    client.get_collection(name, embedding_function=None) for name in names[:3]
                 )
-                documents = client.get_collection(f"{name}-documents", embedding_function=None)
                 try:  # indexes built before sentence vectors existed have no such collection
-                    sentences = client.get_collection(f"{name}-sentences", embedding_function=None)
+                    sentences = client.get_collection(names[3], embedding_function=None)
                 except NotFoundError:
                     sentences = None
         except NotFoundError:
             raise IndexMissingError(
-                f"no index named {name!r} yet: run `python -m index build`"
+                f"no index named {self.name!r} yet: run `python -m index build`"
             ) from None
         except STORE_ERRORS as error:
-            raise StoreUnavailableError(f"the vector store is not reachable: {error}") from error
+            raise self._failure(error) from error
         self.client = client
+        self.generation = generation
         self.chunks, self.multilingual, self.documents = chunks, multilingual, documents
         self.sentences = sentences
         self.vector_store = ChromaVectorStore(chroma_collection=chunks)
@@ -185,7 +284,7 @@ class Store:
             return
         with self._lock.writing():
             cast(Any, self.client).close()
-            self._open(create=True)
+            self._open(create=True, generation=self.generation)
 
     def close(self) -> None:
         """Release the client (an embedded store writes what it holds in memory)."""
@@ -194,19 +293,73 @@ class Store:
 
     def reopen(self) -> None:
         """See what another process wrote. An embedded Chroma keeps its vector index in memory
-        per process, so a long-running reader reopens the client after a build elsewhere. A
-        Chroma server is shared by every process, but `build --rebuild` replaces the
-        collections: they are looked up again by name."""
+        per process, so a long-running reader reopens the client after a build elsewhere. After
+        `build --rebuild` the live generation is another one: it is looked up again."""
         with self._lock.writing():
             if not self.chroma_url:
                 # Client.close() exists on the concrete client (chromadb >= 1.5), not ClientAPI.
                 cast(Any, self.client).close()
-            self._open(create=False)
+            self._open(create=False, generation=None)
+
+    # -- generations -----------------------------------------------------------------------
+
+    def make_live(self) -> None:
+        """Switch readers to this generation, in one write (after making it visible to them)."""
+        self.flush()
+        with self._reading():
+            pointer = self.client.get_or_create_collection(
+                _pointer(self.name), embedding_function=None
+            )
+            pointer.modify(metadata={"generation": self.generation or "-"})
+
+    def sweep_generations(self) -> list[str]:
+        """Delete every generation but the live one and this one; returns those deleted."""
+        # left by an interrupted rebuild, or replaced by a finished one
+        with self._reading():
+            keep = {_live_generation(self.client, self.name), self.generation}
+            pattern = re.compile(
+                rf"{re.escape(self.name)}(?:-g([0-9a-f]{{12}}))?({'|'.join(_SUFFIXES[1:])})?"
+            )
+            found: dict[str, list[str]] = {}
+            for collection in self.client.list_collections():
+                match = pattern.fullmatch(collection.name)
+                if match and (match.group(1) or "") not in keep:
+                    found.setdefault(match.group(1) or "", []).append(collection.name)
+            for names in found.values():
+                for name in names:
+                    with contextlib.suppress(NotFoundError):
+                        self.client.delete_collection(name)
+        return sorted(found)
+
+    def check(self) -> None:
+        """Raise IndexDamagedError unless the index reads back whole."""
+        # The embedded database must pass SQLite's quick check, and every collection give its
+        # count, its first page and (for the searched ones) a nearest neighbour.
+        if not self.chroma_url and (problem := database_problem(self.data_dir)):
+            raise damaged(problem)
+        with self._reading():
+            for collection in (self.documents, *self._passage_collections()):
+                total = collection.count()
+                page = collection.get(limit=_CHECK_PAGE, include=["metadatas", "documents"])
+                if len(page["ids"]) != min(total, _CHECK_PAGE):
+                    raise IndexDamagedError(
+                        f"the index is damaged (a collection reads back fewer records than it"
+                        f" counts): {RECOVERY}",
+                        f"{collection.name}: {len(page['ids'])} of {total}",
+                    )
+            for collection in (self.chunks, self.multilingual):
+                first = collection.get(limit=1, include=["embeddings"])
+                if first["ids"]:
+                    collection.query(
+                        query_embeddings=np.asarray(first["embeddings"], dtype=np.float32),
+                        n_results=1,
+                        include=["distances"],
+                    )
 
     # -- index-wide state ------------------------------------------------------------------
 
     def _state(self) -> dict[str, Any]:
-        with self._lock.reading():
+        with self._reading():
             collection = self.client.get_collection(self.documents.name, embedding_function=None)
             return dict(collection.metadata or {})
 
@@ -215,8 +368,12 @@ class Store:
         return dict(json.loads(self._state().get("pipeline", "{}")))
 
     def revision(self) -> str:
-        """Changes when a build completes; readers then refresh what they hold."""
-        return str(self._state().get("revision", ""))
+        """Changes when a build completes or a rebuild switches generation: readers then refresh."""
+        with self._reading():
+            live = _live_generation(self.client, self.name)
+        if live != self.generation:
+            return f"{live}:"
+        return f"{live}:{self._state().get('revision', '')}"
 
     def interrupted(self) -> bool:
         """True while a build runs, and after one that was killed before it finished."""
@@ -236,7 +393,7 @@ class Store:
             state["revision"] = revision
         if building is not None:
             state["building"] = "1" if building else "0"
-        with self._lock.reading():
+        with self._reading():
             self.documents.modify(metadata=state)
 
     # -- documents -------------------------------------------------------------------------
@@ -244,7 +401,7 @@ class Store:
     def manifest(self) -> dict[str, DocumentRecord]:
         """Every indexed document by id."""
         records: dict[str, DocumentRecord] = {}
-        with self._lock.reading():
+        with self._reading():
             offset, total = 0, self.documents.count()
             while offset < total:
                 page = self.documents.get(include=["metadatas"], limit=_READ_PAGE, offset=offset)
@@ -255,7 +412,7 @@ class Store:
 
     def document_text(self, doc_id: str) -> str | None:
         """The full text of an indexed document, or None."""
-        with self._lock.reading():
+        with self._reading():
             found = self.documents.get(ids=[doc_id], include=["documents"])
         texts = found["documents"] or []
         return texts[0] if texts else None
@@ -264,7 +421,7 @@ class Store:
         if not records:
             return
         metadatas: list[Any] = [{k: v for k, v in asdict(r).items() if k != "id"} for r in records]
-        with self._lock.reading():
+        with self._reading():
             self.documents.upsert(
                 ids=[r.id for r in records],
                 # The manifest is looked up by id, never searched: a constant 1-d vector will do.
@@ -275,7 +432,7 @@ class Store:
 
     def delete_documents(self, doc_ids: Iterable[str]) -> None:
         ids = list(doc_ids)
-        with self._lock.reading():
+        with self._reading():
             for start in range(0, len(ids), _WRITE_BATCH):
                 self.documents.delete(ids=ids[start : start + _WRITE_BATCH])
 
@@ -296,7 +453,7 @@ class Store:
         given, the (texts, English vectors) of each passage's sentences."""
         if not nodes:
             return
-        with self._lock.reading():
+        with self._reading():
             self.vector_store.add(list(nodes))
             for start in range(0, len(nodes), _WRITE_BATCH):
                 batch = nodes[start : start + _WRITE_BATCH]
@@ -331,7 +488,7 @@ class Store:
         """The stored English vectors of these passages' sentences (passage id -> the texts
         `index.sentences.encoded_texts` gives for it), by sentence text. Nothing for a passage
         the build made none for, or whose texts are no longer the ones that were encoded."""
-        with self._lock.reading():
+        with self._reading():
             if self.sentences is None or not wanted:
                 return {}
             found = self.sentences.get(ids=list(wanted), include=["metadatas"])
@@ -343,7 +500,7 @@ class Store:
     def delete_chunks(self, doc_ids: Iterable[str]) -> None:
         """Delete every passage of these documents."""
         ids = list(doc_ids)
-        with self._lock.reading():
+        with self._reading():
             for start in range(0, len(ids), 100):
                 where: Any = {"doc_id": {"$in": ids[start : start + 100]}}
                 for collection in self._passage_collections():
@@ -357,7 +514,7 @@ class Store:
             {"$and": [{"doc_id": doc_id}, {"doc_hash": {operator: digest}}]}
             for doc_id, digest in hashes.items()
         ]
-        with self._lock.reading():
+        with self._reading():
             for start in range(0, len(clauses), 100):
                 batch = clauses[start : start + 100]
                 for collection in self._passage_collections():
@@ -366,7 +523,7 @@ class Store:
     def passage_keys(self) -> dict[str, tuple[str, str]]:
         """Every passage id in either collection, with its (document id, content hash)."""
         keys: dict[str, tuple[str, str]] = {}
-        with self._lock.reading():
+        with self._reading():
             for collection in self._passage_collections():
                 offset, total = 0, collection.count()
                 while offset < total:
@@ -382,18 +539,18 @@ class Store:
 
     def delete_passages(self, ids: Sequence[str]) -> None:
         """Delete passages by id from both collections."""
-        with self._lock.reading():
+        with self._reading():
             for start in range(0, len(ids), _WRITE_BATCH):
                 for collection in self._passage_collections():
                     collection.delete(ids=list(ids[start : start + _WRITE_BATCH]))
 
     def pages(self) -> Iterator[list[BaseNode]]:
         """Every passage node, a page at a time (a large index is never all in memory at once)."""
-        with self._lock.reading():
+        with self._reading():
             total = self.chunks.count()
         offset = 0
         while offset < total:
-            with self._lock.reading():
+            with self._reading():
                 page = self.chunks.get(
                     limit=_READ_PAGE, offset=offset, include=["documents", "metadatas"]
                 )
@@ -404,7 +561,7 @@ class Store:
         """Passage nodes by id (in the order given), or all of them when ids is None."""
         if ids is None:
             return [node for page in self.pages() for node in page]
-        with self._lock.reading():
+        with self._reading():
             if not ids:
                 return []
             page = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
@@ -422,7 +579,7 @@ class Store:
     def _nearest(self, space: str, embedding: Sequence[float], n: int) -> list[tuple[str, float]]:
         # Ids and distances only: the few passages that make the final list are read after
         # fusion (reading and parsing all n records took more time than the search itself).
-        with self._lock.reading():
+        with self._reading():
             found = getattr(self, space).query(
                 query_embeddings=np.asarray([embedding], dtype=np.float32),
                 n_results=n,
@@ -433,16 +590,25 @@ class Store:
 
     def count(self) -> tuple[int, int]:
         """(documents, passages) in the index."""
-        with self._lock.reading():
+        with self._reading():
             return self.documents.count(), self.chunks.count()
 
     def drop(self) -> None:
-        """Remove the index's collections (used by `build --rebuild`)."""
-        with self._lock.reading():
-            for suffix in ("", "-multilingual", "-documents", "-sentences"):
-                name = f"{self.name}{suffix}"
+        """Remove this generation's collections."""
+        with self._reading():
+            for suffix in _SUFFIXES:
                 with contextlib.suppress(NotFoundError):
-                    self.client.delete_collection(name)
+                    self.client.delete_collection(f"{_prefix(self.name, self.generation)}{suffix}")
+
+
+def _live_generation(client: ClientAPI, name: str) -> str:
+    """The generation readers use: as the pointer collection names it, else the first one."""
+    try:
+        pointer = client.get_collection(_pointer(name), embedding_function=None)
+    except NotFoundError:
+        return ""
+    generation = str((pointer.metadata or {}).get("generation", "-"))
+    return "" if generation == "-" else generation
 
 
 def _nodes(page: Any) -> list[BaseNode]:
@@ -475,7 +641,12 @@ def _unpack(texts: Sequence[str], metadata: dict[str, Any]) -> dict[str, np.ndar
 
 
 def open_store(data_dir: Path, collection: str, chroma_url: str | None, *, create: bool) -> Store:
-    """Open an index; with create=False a missing index raises IndexMissingError."""
-    if not create and not chroma_url and not (data_dir / "chroma.sqlite3").exists():
-        raise IndexMissingError(f"no index at {data_dir}: run `python -m index build`")
+    """Open the live index; with create=False a missing index raises IndexMissingError."""
+    if not create and not chroma_url and not (data_dir / DATABASE_FILE).exists():
+        raise IndexMissingError("no index yet: run `python -m index build`")
     return Store(data_dir, collection, chroma_url, create=create)
+
+
+def open_generation(data_dir: Path, collection: str, chroma_url: str | None) -> Store:
+    """A new, empty generation of an index, beside the live one, for `build --rebuild`."""
+    return Store(data_dir, collection, chroma_url, create=True, generation=new_generation())

@@ -28,6 +28,14 @@ CASES: list[tuple[str, str, str, bytes, int, str]] = [
     ("question empty", "POST", "/api/ask", b'{"question": ""}', 422, "must not be empty"),
     ("question spaces", "POST", "/api/ask", b'{"question": " \\n\\t "}', 422, "must not be empty"),
     (
+        "question of zero-width characters",
+        "POST",
+        "/api/ask",
+        b'{"question": "\\u200b\\u200c\\u200d\\u2060\\ufeff"}',
+        422,
+        "question: must not be empty",
+    ),
+    (
         "question 2 MB",
         "POST",
         "/api/ask",
@@ -184,7 +192,9 @@ def test_the_service_is_healthy_after_all_of_them(client: TestClient) -> None:
     assert client.post("/api/ask", json={"question": GOOD}).json()["answered"] is True
 
 
-@pytest.mark.parametrize("text", ["gang\x00database", "gang \ud800", "\x07", "   "])
+@pytest.mark.parametrize(
+    "text", ["gang\x00database", "gang \ud800", "\x07", "   ", "\u200b\u2060\ufeff"]
+)
 def test_python_api_refuses_the_same_input(assistant: Assistant, text: str) -> None:
     with pytest.raises(InvalidInputError):
         assistant.ask(text)

@@ -55,3 +55,41 @@ def test_a_build_over_bad_files(tmp_path: Path) -> None:
     assert after[NILC] == before[NILC] and after[FACTUALLY] == before[FACTUALLY]
     asked = run("assistant", "ask", "When did ICE start its own gang database?", "--json")
     assert "2010" in json.loads(asked.stdout)["answer"]
+
+
+def test_links_out_of_the_corpus_and_a_bad_sources_json(tmp_path: Path) -> None:
+    """A link leading out of the corpus folder is named and skipped, never followed; a folder's
+    invalid sources.json is named, and the folder's files still load (titled from the file)."""
+    corpus = copy_knowledge(Path(os.environ["ASSISTANT_KNOWLEDGE_DIR"]))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("The server's private note: the door code is 4242.\n")
+    (corpus / "secret.txt").symlink_to(outside / "secret.txt")
+    (corpus / "elsewhere").symlink_to(outside, target_is_directory=True)
+    notes = corpus / "notes"
+    notes.mkdir()
+    (notes / "jail.md").write_text(
+        "# County jail notes\n\nThe jail shares booking lists nightly.\n"
+    )
+    (notes / "sources.json").write_text('[{"file": "jail.md", "title": broken')
+
+    built = run("index", "build", "--json")
+
+    assert built.returncode == 1
+    failed = {f["path"]: f["reason"] for f in json.loads(built.stdout)["failed"]}
+    assert set(failed) == {
+        "knowledge/secret.txt",
+        "knowledge/elsewhere",
+        "knowledge/notes/sources.json",
+    }
+    assert (
+        "link" in failed["knowledge/secret.txt"]
+        and "JSON" in failed["knowledge/notes/sources.json"]
+    )
+    for name in failed:
+        assert name in built.stderr
+    settings = Settings()
+    manifest = open_store(settings.data_dir, settings.collection, None, create=False).manifest()
+    assert set(manifest) == {NILC, FACTUALLY, "notes/jail.md"}
+    assert manifest["notes/jail.md"].title == "County jail notes"
+    assert "4242" not in run("assistant", "retrieve", "door code", "--json").stdout

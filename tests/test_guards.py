@@ -7,7 +7,6 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from app import create_app
 from assistant import Assistant
 from assistant.api import create_api
 from assistant.core import AssistantProvider
@@ -31,18 +30,6 @@ def test_api_rate_limit_per_client_with_retry_after(
         assert "too many requests" in limited.json()["detail"]
         assert client.get("/api/documents").status_code == 429
         assert client.get("/api/health").status_code == 200  # health checks are never limited
-
-
-def test_chat_rate_limit_covers_the_web_chat(
-    assistant: Assistant, index_settings: Settings
-) -> None:
-    settings = Settings(data_dir=index_settings.data_dir, chat_rate_limit="2/minute")
-    with TestClient(create_app(AssistantProvider(settings, assistant))) as client:
-        statuses = [
-            client.post("/gradio_api/queue/join", json={"data": []}).status_code for _ in range(3)
-        ]
-        assert statuses[:2] != [429, 429] and statuses[2] == 429
-        assert client.get("/").status_code == 200  # the page itself still loads
 
 
 def test_a_2_mb_body_gets_422_before_it_is_parsed(

@@ -1,7 +1,8 @@
-"""Web chat: the page, the answer with its sources, gradio_client, and a real uvicorn server."""
+"""Web chat: the page, the answer with its sources, and a real uvicorn server."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -56,13 +57,6 @@ def test_questions_are_not_logged(
     assert "Quintanilla" not in caplog.text
 
 
-def test_blocks_expose_ask_for_gradio_client(
-    assistant: Assistant, index_settings: Settings
-) -> None:
-    blocks = create_ui(AssistantProvider(index_settings, assistant))
-    assert "/ask" in blocks.get_api_info()["named_endpoints"]
-
-
 def test_live_server_answers_over_http(server: tuple[str, Path]) -> None:
     url, _ = server
     response = httpx.post(
@@ -72,16 +66,22 @@ def test_live_server_answers_over_http(server: tuple[str, Path]) -> None:
     assert "<html" in httpx.get(url, timeout=30).text.lower()
 
 
-def test_gradio_client_can_chat(server: tuple[str, Path]) -> None:
-    from gradio_client import Client
-
+def test_live_server_chat_answers_through_its_queue(server: tuple[str, Path]) -> None:
+    """The page's own protocol against the real server: join the queue, read the result stream."""
     url, log = server
-    client = Client(url, verbose=False)
-    messages, sources, _staff, plain, box = client.predict(
-        "When did ICE start its own gang database? (Zephyrine asks)", [], "English", api_name="/ask"
-    )
-    reply = messages[-1]
-    text = reply["content"] if isinstance(reply["content"], str) else reply["content"][0]["text"]
+    ask = create_ui(AssistantProvider(Settings())).questions[0]
+    question = "When did ICE start its own gang database? (Zephyrine asks)"
+    body = {"data": [question, "English", None], "fn_index": ask, "session_hash": "ui1"}
+    with httpx.Client(base_url=url, timeout=90) as client:
+        assert client.post("/gradio_api/queue/join", json=body).status_code == 200
+        with client.stream("GET", "/gradio_api/queue/data?session_hash=ui1") as stream:
+            done = next(
+                json.loads(line[6:])
+                for line in stream.iter_lines()
+                if line.startswith("data: ") and "process_completed" in line
+            )
+    messages, sources, _staff, plain, box, *_ = done["output"]["data"]
+    text = messages[-1]["content"][0]["text"]
     assert "2010" in text and "[1]" in text
     assert "National Immigration Law Center" in sources and "<mark>" in sources
     assert plain.startswith(text) and "\nSources:\n[1] Untangling the Immigration" in plain
