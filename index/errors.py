@@ -7,7 +7,8 @@
     ├── IndexMismatchError    the index was built with another model or chunker: rebuild
     ├── StoreUnavailableError the Chroma store cannot be opened or reached
     │   └── IndexDamagedError the stored index cannot be read back whole (a corrupt database)
-    └── InvalidInputError     a question, query or parameter the core cannot accept
+    ├── InvalidInputError     a question, query or parameter the core cannot accept
+    └── WeightsError          model weights that cannot be fetched or are not the pinned ones
 
 The CLI turns them into a message and exit code 1, the API into the status codes of API.md,
 the web chat into `gr.Error`.
@@ -56,3 +57,7 @@ class IndexDamagedError(StoreUnavailableError):
 
 class InvalidInputError(AssistantError):
     """Input the core cannot work with (empty question, k out of range, ...)."""
+
+
+class WeightsError(AssistantError):
+    """Model weights that cannot be fetched, or that are not exactly the ones pinned here."""
