@@ -437,12 +437,12 @@ def create_ui(provider: AssistantProvider) -> Chat:
         examples.click(lambda sample: sample[0], examples, question, api_visibility="private").then(
             respond, asking, outputs, validator=check, api_visibility="private"
         )
-        new.click(
-            lambda: ([], "", "", "", "", []),
-            None,
-            [chatbot, sources, staff_box, plain, copied, kept],
-            api_visibility="private",
-        )
+        # "New conversation" and the conversation's own clear button forget the same things
+        forgotten = [chatbot, sources, staff_box, plain, copied, kept]
+        for starting_over in (new.click, chatbot.clear):
+            starting_over(
+                lambda: ([], "", "", "", "", []), None, forgotten, api_visibility="private"
+            )
         copy.click(None, [plain, language], copied, js=COPY_JS, api_visibility="private")
         staff.change(
             lambda show: gr.update(visible=show), staff, staff_panel, api_visibility="private"

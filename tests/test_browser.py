@@ -236,6 +236,18 @@ def test_a_conversation_is_not_kept_in_the_browser(server: tuple[str, Path], bro
     assert "Oyelaran" not in again.locator("#chat").inner_text()
     assert "Oyelaran" not in json.dumps(again.evaluate(STORED_JS))
     assert httpx.get(f"{url}/gradio_api/runs", timeout=30).status_code == 404
+    # the conversation's own clear button forgets as much as "New conversation": the next
+    # question is not read with, nor shown after, the cleared one
+    _ask(again, "When did ICE start its own gang database? (asked by Abelardo Quispe)")
+    again.locator("#chat button[aria-label='Clear']").click()
+    again.wait_for_function("!document.querySelector('#chat').innerText.includes('Quispe')")
+    box = again.locator("#question textarea")
+    box.fill("Can ICE use DMV photos to find people?")
+    box.press("Enter")
+    again.wait_for_function("document.querySelector('#chat').innerText.includes('DMV photos')")
+    again.wait_for_selector("#sources li", timeout=90_000)
+    assert "Quispe" not in again.locator("#chat").inner_text()
+    again.context.close()
 
 
 def test_the_server_forgets_a_conversation_when_its_page_closes(
