@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,18 +126,27 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _same_names(
+    found: Collection[str], files: Mapping[str, str], what: str, then: str = ""
+) -> None:
+    """WeightsError unless `found` names exactly the pinned files."""
+    missing = sorted(set(files) - set(found))
+    unexpected = sorted(set(found) - set(files))
+    if missing or unexpected:
+        raise WeightsError(
+            f"{what} (missing: {', '.join(missing) or '-'};"
+            f" unexpected: {', '.join(unexpected) or '-'}){': ' + then if then else ''}"
+        )
+
+
 def verify(folder: Path, files: Mapping[str, str] = EMBEDDINGGEMMA.files) -> None:
     """Check that `folder` holds exactly `files` (path -> SHA-256), or raise WeightsError."""
     if not folder.is_dir():
         raise WeightsError(f"no model at {folder}: run `python -m index.weights`")
     present = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if not p.is_dir()}
-    missing = sorted(set(files) - set(present))
-    unexpected = sorted(set(present) - set(files))
-    if missing or unexpected:
-        raise WeightsError(
-            f"the model at {folder} is not the pinned one (missing: {', '.join(missing) or '-'};"
-            f" unexpected: {', '.join(unexpected) or '-'}): refusing to load it"
-        )
+    _same_names(
+        present, files, f"the model at {folder} is not the pinned one", "refusing to load it"
+    )
     for name, expected in sorted(files.items()):
         # a link could point at anything, and what is hashed must be what is loaded
         if present[name].is_symlink():
@@ -253,13 +262,7 @@ def unpack(archive_path: Path, folder: str, files: Mapping[str, str], target: Pa
                 for info in archive.infolist()
                 if info.filename.startswith(folder) and not info.is_dir()
             }
-            missing = sorted(set(files) - set(members))
-            unexpected = sorted(set(members) - set(files))
-            if missing or unexpected:
-                raise WeightsError(
-                    f"the assembled archive is not the pinned model (missing: "
-                    f"{', '.join(missing) or '-'}; unexpected: {', '.join(unexpected) or '-'})"
-                )
+            _same_names(members, files, "the assembled archive is not the pinned model")
             for name, expected in sorted(files.items()):
                 path = target / name
                 path.parent.mkdir(parents=True, exist_ok=True)
