@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable, Collection
 from typing import Any
 
+import jsonschema
 from starlette._utils import get_route_path
 from starlette.concurrency import run_in_threadpool
 
@@ -79,9 +80,13 @@ class ChatGate:
         self.limit = limit
         self.ready = ready
         self.max_body_bytes = max_body_bytes
-        # the page calls only the functions it shows; each value must fit its input's schema
+        # the page calls only the functions it shows; each value must fit the schema Gradio
+        # publishes for its input (state is held by the server: what a client sends is ignored)
         self.schemas = {
-            fn_id: [None if block.stateful else block.api_info() for block in fn.inputs]
+            fn_id: [
+                None if block.stateful else jsonschema.Draft202012Validator(block.api_info())
+                for block in fn.inputs
+            ]
             for fn_id, fn in blocks.fns.items()
             if fn.fn is not None
         }
@@ -139,8 +144,6 @@ class ChatGate:
 
     def _check(self, request: Any) -> int:
         """The function a join request calls, once its shape and values are right."""
-        import jsonschema
-
         if not isinstance(request, dict):
             raise ValueError("the request must be a JSON object")
         fn_id = request.get("fn_index")
@@ -154,9 +157,7 @@ class ChatGate:
         if not isinstance(data, list) or len(data) != len(schemas):
             raise ValueError(f"data: must be a list of {len(schemas)} values")
         for number, (value, schema) in enumerate(zip(data, schemas, strict=True), start=1):
-            if schema is None:  # state held by the server: what the client sends is ignored
-                continue
-            if not jsonschema.Draft202012Validator(schema).is_valid(value):
+            if schema is not None and not schema.is_valid(value):
                 raise ValueError(f"data: value {number} is not of the expected kind")
         return fn_id
 

@@ -3,12 +3,14 @@ and switches to the new version when the build completes."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,24 +35,49 @@ def test_answers_continue_through_a_rebuild(tmp_path: Path, start_app: Any) -> N
     url, server = start_app(env)
     wait_until_up(f"{url}/api/health", server, 120)
 
-    answers: list[str] = []
+    def year(response: httpx.Response) -> str:
+        body = response.json()
+        found = re.search(r"gang database in (\d{4})", body.get("answer", ""))
+        if response.status_code == 200 and found:
+            return found.group(1)
+        return f"{response.status_code} {body.get('answer', body)!s:.60}"
+
+    with _asking(url, year, pause=0.1) as answers:
+        _change_and_rebuild(corpus, env)
+    counts = Counter(answers)
+    print(f"\n{len(answers)} answers during the rebuild: {dict(counts)}")
+    assert set(counts) <= {"2010", "2016"}, counts  # every answer whole: old or new, nothing else
+    assert answers[-1] == "2016"
+    first_new = answers.index("2016")
+    assert all(a == "2016" for a in answers[first_new:])  # no flapping back
+    documents = httpx.get(f"{url}/api/documents", timeout=30).json()["documents"]
+    assert len(documents) == 3
+
+
+@contextlib.contextmanager
+def _asking(url: str, record: Callable[[httpx.Response], Any], pause: float) -> Iterator[list[Any]]:
+    """Asks QUESTION again and again in a thread while the block runs; yields what `record`
+    made of each answer, in order."""
+    answers: list[Any] = []
     stop = threading.Event()
 
     def ask() -> None:
         with httpx.Client(base_url=url, timeout=60) as client:
             while not stop.is_set():
-                response = client.post("/api/ask", json={"question": QUESTION})
-                body = response.json()
-                found = re.search(r"gang database in (\d{4})", body.get("answer", ""))
-                answers.append(
-                    found.group(1)
-                    if response.status_code == 200 and found
-                    else f"{response.status_code} {body.get('answer', body)!s:.60}"
-                )
-                time.sleep(0.1)
+                answers.append(record(client.post("/api/ask", json={"question": QUESTION})))
+                time.sleep(pause)
 
     asker = threading.Thread(target=ask)
     asker.start()
+    try:
+        yield answers
+    finally:
+        stop.set()
+        asker.join()
+
+
+def _change_and_rebuild(corpus: Path, env: dict[str, str]) -> None:
+    """Edit a document, add one, and run an incremental build while the server answers."""
     nilc = corpus / NILC
     nilc.write_text(nilc.read_text().replace("gang database in 2010", "gang database in 2016"))
     (corpus / "added.txt").write_text(
@@ -64,17 +91,7 @@ def test_answers_continue_through_a_rebuild(tmp_path: Path, start_app: Any) -> N
         text=True,
     )
     time.sleep(5)  # long enough for the server to notice the new revision
-    stop.set()
-    asker.join()
     assert rebuilt.returncode == 0, rebuilt.stderr
-    counts = Counter(answers)
-    print(f"\n{len(answers)} answers during the rebuild: {dict(counts)}")
-    assert set(counts) <= {"2010", "2016"}, counts  # every answer whole: old or new, nothing else
-    assert answers[-1] == "2016"
-    first_new = answers.index("2016")
-    assert all(a == "2016" for a in answers[first_new:])  # no flapping back
-    documents = httpx.get(f"{url}/api/documents", timeout=30).json()["documents"]
-    assert len(documents) == 3
 
 
 def _collections(env: dict[str, str]) -> list[str]:
@@ -134,27 +151,12 @@ def test_a_rebuild_never_interrupts_answers(
     source = first["citations"][0]["passage"]["id"]
     assert first["answered"] and "2010" in first["answer"]
 
-    answers: list[tuple[int, bool, str | None]] = []
-    stop = threading.Event()
+    def outcome(response: httpx.Response) -> tuple[int, bool, str | None]:
+        body = response.json()
+        citations = body.get("citations") or [{"passage": {"id": None}}]
+        return response.status_code, bool(body.get("answered")), citations[0]["passage"]["id"]
 
-    def ask() -> None:
-        with httpx.Client(base_url=url, timeout=60) as client:
-            while not stop.is_set():
-                response = client.post("/api/ask", json={"question": QUESTION})
-                body = response.json()
-                citations = body.get("citations") or [{"passage": {"id": None}}]
-                answers.append(
-                    (
-                        response.status_code,
-                        bool(body.get("answered")),
-                        citations[0]["passage"]["id"],
-                    )
-                )
-                time.sleep(0.05)
-
-    asker = threading.Thread(target=ask)
-    asker.start()
-    try:
+    with _asking(url, outcome, pause=0.05) as answers:
         # A rebuild killed as soon as its new generation exists leaves the live index alone.
         killed = _index("build", "--rebuild", env=env)
         deadline = time.monotonic() + 120
@@ -173,9 +175,6 @@ def test_a_rebuild_never_interrupts_answers(
         assert rebuilt.wait(timeout=300) == 0, rebuilt.communicate()
         during_rebuild = len(answers) - during_kill
         time.sleep(3)  # more answers from the new generation, the old one now deleted
-    finally:
-        stop.set()
-        asker.join()
     after = _collections(env)
     print(f"\n{mode}: {during_kill} answers around a killed rebuild (it left {left}),")
     print(f"{during_rebuild} during a rebuild, {len(answers)} in all; now {after}")
